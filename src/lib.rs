@@ -1,1 +1,13 @@
+//! Pebble: reads business mailboxes, classifies and links each email, drafts
+//! replies for people to approve, and records every step in a tamper-evident
+//! activity stream. See `docs/architecture.md` for the map.
 
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

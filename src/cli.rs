@@ -1,0 +1,296 @@
+//! The `pebble` command line: one binary, every capability a subcommand.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pebble_core::audit::Actor;
+use pebble_core::merkle::ProofDocument;
+
+use crate::audit::export::Format;
+use crate::audit::proof::{self, InclusionProof};
+use crate::audit::{parse_entity, parse_event_type, parse_time};
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::startup::{self, Application};
+use crate::store::activity::Filter;
+
+#[derive(Parser, Debug)]
+#[command(name = "pebble", version, about = "Email operations for Indian B2B businesses", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the API server, the metrics listener and the background workers.
+    Serve,
+    /// Print the documented defaults, or (`check`) the effective settings with secrets masked.
+    Config {
+        #[command(subcommand)]
+        action: Option<ConfigAction>,
+    },
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+    /// The tamper-evident activity stream: verify, checkpoint, prove, export.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Load the configuration as `pebble serve` would and print it, secrets masked.
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbAction {
+    /// Apply pending migrations (also done at every start).
+    Migrate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Recompute the hash chain; exit 1 naming the first bad seq.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a checkpoint of the chain head and print it as JSON.
+    Checkpoint,
+    /// Print an RFC 6962 inclusion proof for one event, against a signed checkpoint.
+    Prove { seq: i64 },
+    /// Verify a proof offline: Pebble's inclusion proof, or a transparency-dev
+    /// inclusion/consistency vector. Reads FILE or stdin; exit 0 valid, 1 invalid.
+    VerifyProof {
+        file: Option<PathBuf>,
+        /// The checkpoint signer's public key (base64) to trust; without it the
+        /// signature is checked against the key the proof carries.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Export events as CSV or Excel, streamed; recorded as DataExported.
+    Export(ExportArgs),
+    /// Redact payloads that are past their retention class now.
+    Retention,
+    /// Print this log's checkpoint public key (base64).
+    PublicKey,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    #[arg(long)]
+    out: PathBuf,
+    /// Earliest occurred_at (RFC 3339 or YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    from: Option<String>,
+    /// Latest occurred_at (RFC 3339 or YYYY-MM-DD), exclusive.
+    #[arg(long)]
+    to: Option<String>,
+    /// Only events about TYPE:ID, e.g. email:42.
+    #[arg(long)]
+    entity: Option<String>,
+    /// Only events of this type, e.g. LeadClassified.
+    #[arg(long = "type")]
+    event_type: Option<String>,
+}
+
+impl ExportArgs {
+    fn filter(&self) -> anyhow::Result<Filter> {
+        let mut f = Filter::default();
+        if let Some(e) = &self.entity {
+            let (t, id) = parse_entity(e).map_err(|d| anyhow::anyhow!("--entity: {d}"))?;
+            f.entity_type = Some(t);
+            f.entity_id = Some(id);
+        }
+        if let Some(t) = &self.event_type {
+            f.event_type = Some(parse_event_type(t).map_err(|d| anyhow::anyhow!("--type: {d}"))?);
+        }
+        if let Some(t) = &self.from {
+            f.from = Some(parse_time(t).map_err(|d| anyhow::anyhow!("--from: {d}"))?);
+        }
+        if let Some(t) = &self.to {
+            f.to = Some(parse_time(t).map_err(|d| anyhow::anyhow!("--to: {d}"))?);
+        }
+        Ok(f)
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Config { action: None } => {
+            print!("{}", Settings::documented_defaults());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            action: Some(ConfigAction::Check),
+        } => {
+            let settings = Settings::load()?;
+            print!("{}", settings.render_masked());
+            println!("# effective database: {}", settings.database_label());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => serve().await,
+        Command::Db {
+            action: DbAction::Migrate,
+        } => {
+            let settings = Settings::load()?;
+            let db = startup::open_database(&settings).await?;
+            println!(
+                "{}: schema at version {}",
+                settings.database_label(),
+                db.applied_schema_version().await?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { action } => audit(action).await,
+    }
+}
+
+async fn serve() -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    crate::telemetry::init(&settings.log);
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.bind))?;
+    let metrics_listener = tokio::net::TcpListener::bind(settings.metrics_bind)
+        .await
+        .with_context(|| format!("cannot listen on {} for metrics", settings.metrics_bind))?;
+    let database = settings.database_label();
+    let app = Application::build(settings, Arc::new(SystemClock), listener, metrics_listener).await?;
+    tracing::info!(addr = %app.addr(), metrics = %app.metrics_addr(), database, "pebble serving");
+    app.run(startup::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
+    if let AuditAction::VerifyProof { file, public_key } = action {
+        return verify_proof(file, public_key.as_deref());
+    }
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let audit = &state.audit;
+    let code = match action {
+        AuditAction::Verify { json } => {
+            let report = audit.verify().await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else if report.ok {
+                println!(
+                    "ok: {} events verified, head {}{}",
+                    report.verified,
+                    report.head_hash,
+                    report
+                        .checkpoint_tree_size
+                        .map(|n| format!(", consistent with the signed checkpoint at {n}"))
+                        .unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "BROKEN at seq {}: {}",
+                    report.first_bad_seq.unwrap_or_default(),
+                    report.message.as_deref().unwrap_or_default()
+                );
+            }
+            if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        AuditAction::Checkpoint => {
+            let c = audit.checkpoint().await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"origin": audit.signer().origin(), "checkpoint": c}))?
+            );
+            ExitCode::SUCCESS
+        }
+        AuditAction::Prove { seq } => {
+            let p = audit.prove(seq).await?;
+            println!("{}", serde_json::to_string_pretty(&p)?);
+            ExitCode::SUCCESS
+        }
+        AuditAction::Export(args) => {
+            let filter = args.filter()?;
+            let format = match args.format {
+                ExportFormat::Csv => Format::Csv,
+                ExportFormat::Xlsx => Format::Xlsx,
+            };
+            let rows = audit
+                .export(&state.db, &filter, format, &args.out, Actor::system("cli"))
+                .await?;
+            eprintln!("exported {rows} events to {}", args.out.display());
+            ExitCode::SUCCESS
+        }
+        AuditAction::Retention => {
+            let n = audit.apply_retention().await?;
+            println!("redacted {n} payloads past retention");
+            ExitCode::SUCCESS
+        }
+        AuditAction::PublicKey => {
+            println!("{}", audit.signer().public_key_base64());
+            ExitCode::SUCCESS
+        }
+        AuditAction::VerifyProof { .. } => unreachable!("handled before opening the database"),
+    };
+    state.db.close().await;
+    Ok(code)
+}
+
+/// Offline: needs no database and no settings.
+fn verify_proof(file: Option<PathBuf>, public_key: Option<&str>) -> anyhow::Result<ExitCode> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?,
+        None => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
+            s
+        }
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).context("the proof is not JSON")?;
+    let result = if value.get("format").and_then(|f| f.as_str()) == Some(proof::FORMAT) {
+        let doc: InclusionProof = serde_json::from_value(value).context("malformed Pebble inclusion proof")?;
+        proof::verify(&doc, public_key).map(|v| {
+            format!(
+                "valid: seq {} is in the tree of size {} signed by key {}{}",
+                v.seq,
+                v.tree_size,
+                v.key_id,
+                if v.key_trusted { "" } else { " (key taken from the proof itself; pass --public-key to pin it)" }
+            )
+        })
+    } else {
+        ProofDocument::from_json(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|doc| doc.verify().map_err(|e| e.to_string()))
+            .map(|()| "valid".to_owned())
+    };
+    match result {
+        Ok(msg) => {
+            println!("{msg}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(msg) => {
+            println!("invalid: {msg}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

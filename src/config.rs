@@ -1,0 +1,231 @@
+//! Settings: one typed tree, layered defaults → optional TOML file
+//! (`PEBBLE_CONFIG`) → `PEBBLE_*` environment. Passed by value, never global,
+//! so every test builds its own.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Every setting. Field names are the TOML keys; the environment variable is
+/// `PEBBLE_` + the upper-cased key (`database_url` → `PEBBLE_DATABASE_URL`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Directory for the SQLite database, attachments, keys and backups.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`; empty means a SQLite
+    /// file `pebble.db` in `data_dir`. May hold a password, so it is secret.
+    #[serde(serialize_with = "mask")]
+    pub database_url: Option<SecretString>,
+    /// Maximum database connections per process.
+    pub database_max_connections: u32,
+    /// Address of the API and web UI.
+    pub bind: SocketAddr,
+    /// Address of the Prometheus `/metrics` listener, kept off the public port.
+    pub metrics_bind: SocketAddr,
+    /// Log filter, e.g. `info` or `pebble=debug,tower_http=info`.
+    pub log: String,
+    /// Base64 Ed25519 seed (32 bytes) that signs audit checkpoints; when
+    /// unset, `audit_signing_key_file` is used (created on first use).
+    #[serde(serialize_with = "mask")]
+    pub audit_signing_key: Option<SecretString>,
+    /// Key file for checkpoint signing; empty means `data_dir/keys/audit-ed25519.key`.
+    pub audit_signing_key_file: Option<PathBuf>,
+    /// Name of this log in signed checkpoints (who vouches for the chain).
+    pub audit_origin: String,
+    /// How often the server signs a checkpoint of the chain head, in seconds (0 = never).
+    pub audit_checkpoint_interval_secs: u64,
+    /// How often the server applies retention (redacts expired payloads), in seconds (0 = never).
+    pub audit_retention_interval_secs: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("./pebble-data"),
+            database_url: None,
+            database_max_connections: 8,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_bind: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            log: "info".into(),
+            audit_signing_key: None,
+            audit_signing_key_file: None,
+            audit_origin: "pebble".into(),
+            audit_checkpoint_interval_secs: 3600,
+            audit_retention_interval_secs: 86_400,
+            max_body_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// One line of documentation per setting, in the order `pebble config` prints.
+pub const DOCUMENTATION: &[(&str, &str)] = &[
+    ("data_dir", "Directory for the SQLite database, attachments, keys and backups."),
+    (
+        "database_url",
+        "sqlite://PATH or postgres://USER@HOST/DB; unset = SQLite file pebble.db in data_dir. Secret.",
+    ),
+    ("database_max_connections", "Maximum database connections per process."),
+    ("bind", "Address of the API and web UI."),
+    ("metrics_bind", "Address of the Prometheus /metrics listener."),
+    ("log", "Log filter (tracing EnvFilter syntax), e.g. info or pebble=debug."),
+    (
+        "audit_signing_key",
+        "Base64 Ed25519 seed that signs audit checkpoints. Secret. Unset = key file.",
+    ),
+    (
+        "audit_signing_key_file",
+        "Checkpoint signing key file; unset = data_dir/keys/audit-ed25519.key (created on first use).",
+    ),
+    ("audit_origin", "Name of this log in signed checkpoints."),
+    (
+        "audit_checkpoint_interval_secs",
+        "Seconds between signed checkpoints while serving (0 = never).",
+    ),
+    (
+        "audit_retention_interval_secs",
+        "Seconds between retention runs while serving (0 = never).",
+    ),
+    ("max_body_bytes", "Largest request body accepted, in bytes."),
+];
+
+fn mask<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("********"),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+}
+
+impl Settings {
+    /// Layer the optional file named by `PEBBLE_CONFIG` and the `PEBBLE_*`
+    /// environment over the defaults.
+    pub fn load() -> Result<Settings, ConfigError> {
+        Self::figment(std::env::var_os("PEBBLE_CONFIG").map(PathBuf::from).as_deref())
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    fn figment(file: Option<&Path>) -> Figment {
+        let mut f = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            f = f.merge(Toml::file_exact(path));
+        }
+        // Only known keys: other PEBBLE_* variables (PEBBLE_CONFIG itself, test
+        // switches, settings of tools beside Pebble) are not settings.
+        let keys: Vec<&str> = DOCUMENTATION.iter().map(|(k, _)| *k).collect();
+        f.merge(Env::prefixed("PEBBLE_").only(&keys).lowercase(true))
+    }
+
+    /// The effective database URL.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.expose_secret().is_empty() => url.expose_secret().to_owned(),
+            _ => format!("sqlite://{}", self.data_dir.join("pebble.db").display()),
+        }
+    }
+
+    /// A label for the database that is safe to print.
+    pub fn database_label(&self) -> String {
+        crate::store::redact_url(&self.database_url())
+    }
+
+    pub fn signing_key_file(&self) -> PathBuf {
+        self.audit_signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("audit-ed25519.key"))
+    }
+
+    /// Defaults as commented TOML, for `pebble config`.
+    pub fn documented_defaults() -> String {
+        render(&Settings::default())
+    }
+
+    /// The effective settings as commented TOML with secrets masked.
+    pub fn render_masked(&self) -> String {
+        render(self)
+    }
+}
+
+fn render(s: &Settings) -> String {
+    let table = toml::Value::try_from(s).expect("settings serialise to TOML");
+    let mut out = String::new();
+    for (key, doc) in DOCUMENTATION {
+        out.push_str(&format!("# {doc}\n# env: PEBBLE_{}\n", key.to_uppercase()));
+        match table.get(*key) {
+            Some(v) => out.push_str(&format!("{key} = {v}\n\n")),
+            None => out.push_str(&format!("# {key} =  (unset)\n\n")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_is_documented_once() {
+        let table = toml::Value::try_from(Settings {
+            database_url: Some("x".into()),
+            audit_signing_key: Some("x".into()),
+            audit_signing_key_file: Some("x".into()),
+            ..Settings::default()
+        })
+        .unwrap();
+        let keys: Vec<_> = table.as_table().unwrap().keys().cloned().collect();
+        let documented: Vec<_> = DOCUMENTATION.iter().map(|(k, _)| k.to_string()).collect();
+        let mut a = keys.clone();
+        a.sort();
+        let mut b = documented.clone();
+        b.sort();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("pebble.toml", "log = \"debug\"\nbind = \"127.0.0.1:1\"\n")?;
+            jail.set_env("PEBBLE_BIND", "127.0.0.1:2");
+            let s: Settings = Settings::figment(Some(Path::new("pebble.toml"))).extract()?;
+            assert_eq!(s.log, "debug");
+            assert_eq!(s.bind.port(), 2);
+            assert_eq!(s.metrics_bind.port(), 9464);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_appear_in_rendered_or_debug_output() {
+        let s = Settings {
+            database_url: Some("postgres://u:hunter2@h/db".into()),
+            audit_signing_key: Some("c2VjcmV0".into()),
+            ..Settings::default()
+        };
+        let shown = format!("{}{:?}", s.render_masked(), s);
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("c2VjcmV0"));
+        assert!(shown.contains("********"));
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("pebble.toml", "no_such_setting = 1\n")?;
+            let r: Result<Settings, _> = Settings::figment(Some(Path::new("pebble.toml"))).extract();
+            assert!(r.is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,122 @@
+//! Prometheus metrics, rendered on the separate metrics listener. Labels are
+//! bounded sets (route templates, methods, status codes, event types): never
+//! addresses, ids or free text.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::store::Db;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventTypeLabel {
+    pub event_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabel {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: &'static str,
+    pub backend: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_request_duration: Family<HttpLabels, Histogram>,
+    pub audit_events: Family<EventTypeLabel, Counter>,
+    pub audit_chain_ok: Gauge,
+    pub audit_chain_length: Gauge,
+    pub audit_last_verify_timestamp: Gauge,
+    pub audit_last_checkpoint_timestamp: Gauge,
+    db_pool: Family<PoolLabel, Gauge>,
+}
+
+impl Metrics {
+    pub fn new(backend: &'static str) -> Self {
+        let mut registry = Registry::with_prefix("pebble");
+        // API latencies live between a millisecond and a few seconds.
+        let http_request_duration = Family::<HttpLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request duration by matched route, method and status",
+            http_request_duration.clone(),
+        );
+        let audit_events = Family::<EventTypeLabel, Counter>::default();
+        registry.register("audit_events", "Activity-stream events appended, by type", audit_events.clone());
+        let audit_chain_ok = Gauge::default();
+        registry.register(
+            "audit_chain_ok",
+            "1 when the last verification of the audit chain passed, 0 when it found a break",
+            audit_chain_ok.clone(),
+        );
+        let audit_chain_length = Gauge::default();
+        registry.register("audit_chain_length", "Events in the activity stream at the last verification", audit_chain_length.clone());
+        let audit_last_verify_timestamp = Gauge::default();
+        registry.register(
+            "audit_last_verify_timestamp_seconds",
+            "Unix time of the last completed audit-chain verification",
+            audit_last_verify_timestamp.clone(),
+        );
+        let audit_last_checkpoint_timestamp = Gauge::default();
+        registry.register(
+            "audit_last_checkpoint_timestamp_seconds",
+            "Unix time of the last signed audit checkpoint",
+            audit_last_checkpoint_timestamp.clone(),
+        );
+        let db_pool = Family::<PoolLabel, Gauge>::default();
+        registry.register("db_pool_connections", "Database pool connections by state", db_pool.clone());
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                backend,
+            })
+            .set(1);
+        registry.register("build_info", "Pebble build and storage backend", build_info);
+        Metrics {
+            registry,
+            http_request_duration,
+            audit_events,
+            audit_chain_ok,
+            audit_chain_length,
+            audit_last_verify_timestamp,
+            audit_last_checkpoint_timestamp,
+            db_pool,
+        }
+    }
+
+    pub fn count_event(&self, event_type: &str) {
+        self.audit_events
+            .get_or_create(&EventTypeLabel {
+                event_type: event_type.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The exposition text; pool gauges are sampled now rather than on every query.
+    pub fn render(&self, db: &Db) -> String {
+        let (in_use, idle) = db.pool_usage();
+        self.db_pool.get_or_create(&PoolLabel { state: "in_use" }).set(in_use.into());
+        self.db_pool.get_or_create(&PoolLabel { state: "idle" }).set(idle.into());
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,196 @@
+//! Building and running the application is a library call: settings, a
+//! listener (port 0 allowed) and a shutdown future in, the real port out.
+//! `main` and every test go through this same path.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::{Audit, Signer};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::store::Db;
+
+/// Open the configured database, creating the data directory, refusing a
+/// foreign or newer database, and applying migrations.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
+    let label = settings.database_label();
+    let db = Db::connect(&settings.database_url(), settings.database_max_connections)
+        .await
+        .with_context(|| format!("cannot open database {label}"))?;
+    db.migrate(&label).await?;
+    Ok(db)
+}
+
+/// Everything the server and the CLI share: database, audit service, metrics.
+pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let db = open_database(settings).await?;
+    let signer = Signer::load(
+        &settings.audit_origin,
+        settings.audit_signing_key.as_ref(),
+        &settings.signing_key_file(),
+    )?;
+    let metrics = Arc::new(Metrics::new(db.backend().as_str()));
+    let audit = Arc::new(Audit::new(db.clone(), clock, signer, metrics.clone()));
+    Ok(AppState {
+        settings: Arc::new(settings.clone()),
+        db,
+        audit,
+        metrics,
+        chain: Arc::default(),
+    })
+}
+
+pub struct Application {
+    state: AppState,
+    listener: TcpListener,
+    metrics_listener: TcpListener,
+}
+
+impl Application {
+    pub async fn build(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        listener: TcpListener,
+        metrics_listener: TcpListener,
+    ) -> anyhow::Result<Application> {
+        let state = services(&settings, clock).await?;
+        Ok(Application {
+            state,
+            listener,
+            metrics_listener,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve the API and the metrics listener, and run the background
+    /// workers, until `shutdown` completes; then drain in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let api = axum::serve(self.listener, http::router(self.state.clone()))
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let metrics = axum::serve(self.metrics_listener, metrics_router(self.state.clone()))
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let workers = tokio::spawn(workers(self.state.clone(), stop.clone()));
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            stop.cancel();
+        });
+        let (a, m) = tokio::join!(api, metrics);
+        let _ = workers.await;
+        self.state.db.close().await;
+        a.context("API server")?;
+        m.context("metrics server")?;
+        Ok(())
+    }
+}
+
+fn metrics_router(state: AppState) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(|axum::extract::State(s): axum::extract::State<AppState>| async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                s.metrics.render(&s.db),
+            )
+        }),
+    )
+    .with_state(state)
+}
+
+/// Periodic work inside `pebble serve`: verify the chain at start, sign
+/// checkpoints, apply retention. Each failure is logged and retried next tick;
+/// none stops the server.
+async fn workers(state: AppState, stop: CancellationToken) {
+    let verify = async {
+        match state.audit.verify().await {
+            Ok(report) => {
+                if !report.ok {
+                    tracing::error!(first_bad_seq = report.first_bad_seq, problem = report.message, "audit chain broken");
+                }
+                *state.chain.write().await = Some(report);
+            }
+            Err(e) => tracing::error!(error = %e, "audit verification failed"),
+        }
+    };
+    tokio::select! {
+        _ = verify => {}
+        _ = stop.cancelled() => return,
+    }
+    let every = |secs: u64| {
+        // The first tick one period from now: a restart is not a reason to sign or redact.
+        let period = Duration::from_secs(secs.max(1));
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    };
+    let checkpoint_secs = state.settings.audit_checkpoint_interval_secs;
+    let retention_secs = state.settings.audit_retention_interval_secs;
+    let mut checkpoints = every(checkpoint_secs);
+    let mut retention = every(retention_secs);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = checkpoints.tick(), if checkpoint_secs > 0 => {
+                if let Err(e) = state.audit.checkpoint().await {
+                    tracing::error!(error = %e, "signing an audit checkpoint failed");
+                }
+            }
+            _ = retention.tick(), if retention_secs > 0 => {
+                match state.audit.apply_retention().await {
+                    Ok(n) if n > 0 => tracing::info!(redacted = n, "retention applied"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "applying retention failed"),
+                }
+            }
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
