@@ -43,6 +43,7 @@ pub struct Metrics {
     pub audit_chain_length: Gauge,
     pub audit_last_verify_timestamp: Gauge,
     pub audit_last_checkpoint_timestamp: Gauge,
+    pub audit_appender_stopped: Gauge,
     db_pool: Family<PoolLabel, Gauge>,
 }
 
@@ -80,6 +81,12 @@ impl Metrics {
             "Unix time of the last signed audit checkpoint",
             audit_last_checkpoint_timestamp.clone(),
         );
+        let audit_appender_stopped = Gauge::default();
+        registry.register(
+            "audit_appender_stopped",
+            "1 after a storage fault stopped the activity-stream appender (restart required)",
+            audit_appender_stopped.clone(),
+        );
         let db_pool = Family::<PoolLabel, Gauge>::default();
         registry.register("db_pool_connections", "Database pool connections by state", db_pool.clone());
         let build_info = Family::<BuildLabels, Gauge>::default();
@@ -98,6 +105,7 @@ impl Metrics {
             audit_chain_length,
             audit_last_verify_timestamp,
             audit_last_checkpoint_timestamp,
+            audit_appender_stopped,
             db_pool,
         }
     }

@@ -26,11 +26,9 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
     let label = settings.database_label();
-    let db = Db::connect(&settings.database_url(), settings.database_max_connections)
+    Db::open(&settings.database_url(), settings.database_max_connections, &label)
         .await
-        .with_context(|| format!("cannot open database {label}"))?;
-    db.migrate(&label).await?;
-    Ok(db)
+        .with_context(|| format!("cannot open database {label}"))
 }
 
 /// Everything the server and the CLI share: database, audit service, metrics.

@@ -340,3 +340,27 @@ story!(exports_stream_csv_and_real_xlsx_and_are_themselves_audited, |b: Backend|
     assert_eq!(exports[0].actor_id, "auditor");
     assert!(exports[0].payload.as_deref().unwrap().contains(r#""rows":12"#));
 });
+
+/// A full disk (SQLITE_FULL, injected with max_page_count) stops the appender
+/// for good instead of letting later writes retry into a possibly torn log.
+#[tokio::test]
+async fn a_storage_fault_stops_the_appender_loudly() {
+    let db = common::TestDb::new(Backend::Sqlite).await.unwrap();
+    let settings = pebble::config::Settings { database_max_connections: 1, ..db.settings() };
+    let clock = std::sync::Arc::new(pebble::clock::ManualClock::new(common::t0()));
+    let state = pebble::startup::services(&settings, clock.clone()).await.unwrap();
+    let Db::Sqlite(pool) = &state.db else { unreachable!() };
+    sqlx::query("pragma max_page_count = 20").execute(pool).await.unwrap();
+    let big: Vec<_> = (0..200)
+        .map(|i| NewEvent::new(EventType::EmailReceived, Actor::system("t"), "email", i.to_string(), json!({"pad": "y".repeat(2000)}), clock.now()))
+        .collect();
+    let err = state.audit.record(&big).await.unwrap_err();
+    assert!(err.to_string().contains("full"), "{err}");
+    assert!(state.audit.is_stopped());
+    sqlx::query("pragma max_page_count = 1000000").execute(pool).await.unwrap();
+    let small = NewEvent::new(EventType::EmailReceived, Actor::system("t"), "email", "1", json!({}), clock.now());
+    let again = state.audit.record(&[small]).await;
+    assert!(matches!(again, Err(pebble::audit::AuditError::AppenderStopped)), "{again:?}");
+    assert!(state.metrics.render(&state.db).contains("pebble_audit_appender_stopped 1"));
+    assert!(state.audit.verify().await.unwrap().ok, "nothing torn");
+}

@@ -6,6 +6,7 @@ pub mod export;
 pub mod keys;
 pub mod proof;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,6 +32,8 @@ pub enum AuditError {
     Export(String),
     #[error("signing key: {0}")]
     Key(String),
+    #[error("the activity stream stopped accepting writes after a storage failure; restart Pebble once the storage is healthy")]
+    AppenderStopped,
 }
 
 /// The outcome of verifying the whole chain.
@@ -52,6 +55,10 @@ pub struct VerifyReport {
 
 pub struct Audit {
     db: Db,
+    /// Set after a storage fault: the fsyncgate lesson is that a failed write
+    /// or flush may be reported as success if retried, so the appender stops
+    /// for good rather than retry into a possibly torn log.
+    stopped: AtomicBool,
     clock: Arc<dyn Clock>,
     signer: Signer,
     metrics: Arc<Metrics>,
@@ -61,6 +68,7 @@ impl Audit {
     pub fn new(db: Db, clock: Arc<dyn Clock>, signer: Signer, metrics: Arc<Metrics>) -> Self {
         Audit {
             db,
+            stopped: AtomicBool::new(false),
             clock,
             signer,
             metrics,
@@ -78,19 +86,47 @@ impl Audit {
     /// Append events inside the caller's transaction, so that the change and
     /// its record commit together or not at all.
     pub async fn append(&self, tx: &mut Tx, events: &[NewEvent]) -> Result<Vec<StoredEvent>, AuditError> {
-        let stored = activity::append(tx, events, self.clock.now()).await?;
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(AuditError::AppenderStopped);
+        }
+        let stored = activity::append(tx, events, self.clock.now())
+            .await
+            .map_err(|e| self.stop_on_fault(e))?;
         for e in &stored {
             self.metrics.count_event(&e.event_type);
         }
         Ok(stored)
     }
 
+    /// Commit a transaction that carries events; a storage fault here stops
+    /// the appender (see `stopped`).
+    pub async fn commit(&self, tx: Tx) -> Result<(), AuditError> {
+        tx.commit().await.map_err(|e| self.stop_on_fault(e))?;
+        Ok(())
+    }
+
     /// Append events in a transaction of their own.
     pub async fn record(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, AuditError> {
+        if self.is_stopped() {
+            return Err(AuditError::AppenderStopped);
+        }
         let mut tx = self.db.begin().await?;
         let stored = self.append(&mut tx, events).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(stored)
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    fn stop_on_fault(&self, e: StoreError) -> AuditError {
+        if e.is_storage_fault() {
+            self.stopped.store(true, Ordering::SeqCst);
+            self.metrics.audit_appender_stopped.set(1);
+            tracing::error!(error = %e, "storage fault while appending to the activity stream; the appender has stopped");
+        }
+        AuditError::Store(e)
     }
 
     /// Recompute the whole chain, and check it against the newest checkpoint
@@ -185,7 +221,7 @@ impl Audit {
             )],
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         self.metrics.audit_last_checkpoint_timestamp.set(self.clock.now().timestamp());
         Ok(checkpoint)
     }
@@ -236,7 +272,7 @@ impl Audit {
                     )],
                 )
                 .await?;
-                tx.commit().await?;
+                self.commit(tx).await?;
                 total += n;
                 if n == 0 {
                     break;

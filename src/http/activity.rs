@@ -209,6 +209,7 @@ async fn proof(State(state): State<AppState>, Path(seq): Path<String>) -> Result
         .ok()
         .filter(|n| *n >= 1)
         .ok_or_else(|| ApiError::bad("seq", "must be a positive integer"))?;
+    activity::get(&state.db, seq).await?;
     // A GET never signs: without a covering checkpoint the caller must POST one first.
     match activity::checkpoint(&state.db, Some(seq)).await? {
         Some(_) => Ok(Json(state.audit.prove(seq).await?).into_response()),

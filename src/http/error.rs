@@ -48,6 +48,7 @@ impl From<AuditError> for ApiError {
         match e {
             AuditError::Store(s) => s.into(),
             AuditError::NoSuchEvent(_) => ApiError::NotFound,
+            AuditError::AppenderStopped => ApiError::Unavailable(AuditError::AppenderStopped.to_string()),
             other => ApiError::Internal(other.into()),
         }
     }

@@ -126,6 +126,33 @@ impl Db {
         }
     }
 
+    /// Open the database Pebble will run on: refuse a foreign or newer one
+    /// before anything writes to it (for an existing SQLite file, through a
+    /// read-only connection, since even switching on WAL rewrites its header),
+    /// then apply pending migrations.
+    pub async fn open(url: &str, max_connections: u32, label: &str) -> Result<Db, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?;
+            if options.get_filename().exists() {
+                let probe = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options.read_only(true))
+                    .await
+                    .map_err(|e| not_a_database(e, label))?;
+                let probe = Db::Sqlite(probe);
+                let checked = probe.check_ownership(label).await;
+                probe.close().await;
+                checked?;
+            }
+        }
+        let db = Db::connect(url, max_connections).await.map_err(|e| match e {
+            StoreError::Database(e) => not_a_database(e, label),
+            other => other,
+        })?;
+        db.migrate(label).await?;
+        Ok(db)
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite(_) => Backend::Sqlite,
@@ -201,16 +228,10 @@ impl Db {
     /// Refuse a database that belongs to something else or to a newer Pebble,
     /// before anything is written to it.
     pub async fn check_ownership(&self, label: &str) -> Result<(), StoreError> {
-        let tables = self
-            .user_table_count()
-            .await
-            .map_err(|e| match e {
-                // SQLite reports a foreign file only when it first reads it.
-                StoreError::Database(sqlx::Error::Database(d)) if d.message().contains("not a database") => {
-                    StoreError::NotPebble(label.to_owned())
-                }
-                other => other,
-            })?;
+        let tables = self.user_table_count().await.map_err(|e| match e {
+            StoreError::Database(e) => not_a_database(e, label),
+            other => other,
+        })?;
         if tables == 0 {
             return Ok(());
         }
@@ -263,6 +284,28 @@ impl Db {
     }
 }
 
+impl StoreError {
+    /// A failure of the storage itself (I/O, full disk, corruption) as
+    /// opposed to a refused statement or a lost connection.
+    pub fn is_storage_fault(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(d)) => is_fault_code(&d.code().unwrap_or_default()),
+            // An Io error is the connection, not the disk: the database decides the outcome.
+            _ => false,
+        }
+    }
+}
+
+fn is_fault_code(code: &str) -> bool {
+    if let Ok(n) = code.parse::<i32>() {
+        // SQLite primary result codes IOERR, CORRUPT, FULL (extended codes keep them in the low byte).
+        matches!(n & 0xff, 10 | 11 | 13)
+    } else {
+        // PostgreSQL SQLSTATE: insufficient resources (disk full), system I/O error, data corrupted.
+        code.starts_with("53") || code.starts_with("58") || code == "XX001" || code == "XX002"
+    }
+}
+
 impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
@@ -293,10 +336,20 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// SQLite reports a foreign file (SQLITE_NOTADB) only when it first reads it.
+fn not_a_database(e: sqlx::Error, label: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("26") => StoreError::NotPebble(label.to_owned()),
+        _ => StoreError::Database(e),
+    }
+}
+
 /// Map a database refusal (trigger or constraint) to a typed error.
 pub(crate) fn refused(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(d) => StoreError::Refused(d.message().to_owned()),
+        sqlx::Error::Database(d) if !is_fault_code(&d.code().unwrap_or_default()) => {
+            StoreError::Refused(d.message().to_owned())
+        }
         _ => StoreError::Database(e),
     }
 }
