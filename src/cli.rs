@@ -174,7 +174,8 @@ async fn serve() -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {} for metrics", settings.metrics_bind))?;
     let database = settings.database_label();
-    let app = Application::build(settings, Arc::new(SystemClock), listener, metrics_listener).await?;
+    let app =
+        Application::build(settings, Arc::new(SystemClock), listener, metrics_listener).await?;
     tracing::info!(addr = %app.addr(), metrics = %app.metrics_addr(), database, "pebble serving");
     app.run(startup::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
@@ -219,7 +220,9 @@ async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
             let c = audit.checkpoint().await?;
             println!(
                 "{}",
-                serde_json::to_string_pretty(&serde_json::json!({"origin": audit.signer().origin(), "checkpoint": c}))?
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"origin": audit.signer().origin(), "checkpoint": c})
+                )?
             );
             ExitCode::SUCCESS
         }
@@ -258,23 +261,31 @@ async fn audit(action: AuditAction) -> anyhow::Result<ExitCode> {
 /// Offline: needs no database and no settings.
 fn verify_proof(file: Option<PathBuf>, public_key: Option<&str>) -> anyhow::Result<ExitCode> {
     let text = match file {
-        Some(path) => std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?,
+        Some(path) => std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
         None => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("cannot read stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read stdin")?;
             s
         }
     };
     let value: serde_json::Value = serde_json::from_str(&text).context("the proof is not JSON")?;
     let result = if value.get("format").and_then(|f| f.as_str()) == Some(proof::FORMAT) {
-        let doc: InclusionProof = serde_json::from_value(value).context("malformed Pebble inclusion proof")?;
+        let doc: InclusionProof =
+            serde_json::from_value(value).context("malformed Pebble inclusion proof")?;
         proof::verify(&doc, public_key).map(|v| {
             format!(
                 "valid: seq {} is in the tree of size {} signed by key {}{}",
                 v.seq,
                 v.tree_size,
                 v.key_id,
-                if v.key_trusted { "" } else { " (key taken from the proof itself; pass --public-key to pin it)" }
+                if v.key_trusted {
+                    ""
+                } else {
+                    " (key taken from the proof itself; pass --public-key to pin it)"
+                }
             )
         })
     } else {

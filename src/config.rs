@@ -112,9 +112,13 @@ impl Settings {
     /// Layer the optional file named by `PEBBLE_CONFIG` and the `PEBBLE_*`
     /// environment over the defaults.
     pub fn load() -> Result<Settings, ConfigError> {
-        Self::figment(std::env::var_os("PEBBLE_CONFIG").map(PathBuf::from).as_deref())
-            .extract()
-            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+        Self::figment(
+            std::env::var_os("PEBBLE_CONFIG")
+                .map(PathBuf::from)
+                .as_deref(),
+        )
+        .extract()
+        .map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 
     fn figment(file: Option<&Path>) -> Figment {
@@ -172,6 +176,8 @@ fn render(s: &Settings) -> String {
 }
 
 #[cfg(test)]
+// figment::Jail's closures must return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -223,7 +229,8 @@ mod tests {
     fn an_unknown_key_in_the_file_is_an_error() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("pebble.toml", "no_such_setting = 1\n")?;
-            let r: Result<Settings, _> = Settings::figment(Some(Path::new("pebble.toml"))).extract();
+            let r: Result<Settings, _> =
+                Settings::figment(Some(Path::new("pebble.toml"))).extract();
             assert!(r.is_err());
             Ok(())
         });

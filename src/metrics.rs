@@ -52,7 +52,9 @@ impl Metrics {
         let mut registry = Registry::with_prefix("pebble");
         // API latencies live between a millisecond and a few seconds.
         let http_request_duration = Family::<HttpLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
         });
         registry.register(
             "http_request_duration_seconds",
@@ -60,7 +62,11 @@ impl Metrics {
             http_request_duration.clone(),
         );
         let audit_events = Family::<EventTypeLabel, Counter>::default();
-        registry.register("audit_events", "Activity-stream events appended, by type", audit_events.clone());
+        registry.register(
+            "audit_events",
+            "Activity-stream events appended, by type",
+            audit_events.clone(),
+        );
         let audit_chain_ok = Gauge::default();
         registry.register(
             "audit_chain_ok",
@@ -68,7 +74,11 @@ impl Metrics {
             audit_chain_ok.clone(),
         );
         let audit_chain_length = Gauge::default();
-        registry.register("audit_chain_length", "Events in the activity stream at the last verification", audit_chain_length.clone());
+        registry.register(
+            "audit_chain_length",
+            "Events in the activity stream at the last verification",
+            audit_chain_length.clone(),
+        );
         let audit_last_verify_timestamp = Gauge::default();
         registry.register(
             "audit_last_verify_timestamp_seconds",
@@ -88,7 +98,11 @@ impl Metrics {
             audit_appender_stopped.clone(),
         );
         let db_pool = Family::<PoolLabel, Gauge>::default();
-        registry.register("db_pool_connections", "Database pool connections by state", db_pool.clone());
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections by state",
+            db_pool.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -121,8 +135,12 @@ impl Metrics {
     /// The exposition text; pool gauges are sampled now rather than on every query.
     pub fn render(&self, db: &Db) -> String {
         let (in_use, idle) = db.pool_usage();
-        self.db_pool.get_or_create(&PoolLabel { state: "in_use" }).set(in_use.into());
-        self.db_pool.get_or_create(&PoolLabel { state: "idle" }).set(idle.into());
+        self.db_pool
+            .get_or_create(&PoolLabel { state: "in_use" })
+            .set(in_use.into());
+        self.db_pool
+            .get_or_create(&PoolLabel { state: "idle" })
+            .set(idle.into());
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out

@@ -23,12 +23,20 @@ use crate::store::Db;
 /// Open the configured database, creating the data directory, refusing a
 /// foreign or newer database, and applying migrations.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
     let label = settings.database_label();
-    Db::open(&settings.database_url(), settings.database_max_connections, &label)
-        .await
-        .with_context(|| format!("cannot open database {label}"))
+    Db::open(
+        &settings.database_url(),
+        settings.database_max_connections,
+        &label,
+    )
+    .await
+    .with_context(|| format!("cannot open database {label}"))
 }
 
 /// Everything the server and the CLI share: database, audit service, metrics.
@@ -72,11 +80,15 @@ impl Application {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn metrics_addr(&self) -> SocketAddr {
-        self.metrics_listener.local_addr().expect("a bound listener has an address")
+        self.metrics_listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -85,7 +97,10 @@ impl Application {
 
     /// Serve the API and the metrics listener, and run the background
     /// workers, until `shutdown` completes; then drain in-flight requests.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let api = axum::serve(self.listener, http::router(self.state.clone()))
             .with_graceful_shutdown(stop.clone().cancelled_owned());
@@ -107,19 +122,22 @@ impl Application {
 }
 
 fn metrics_router(state: AppState) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(|axum::extract::State(s): axum::extract::State<AppState>| async move {
-            (
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                )],
-                s.metrics.render(&s.db),
-            )
-        }),
-    )
-    .with_state(state)
+    Router::new()
+        .route(
+            "/metrics",
+            get(
+                |axum::extract::State(s): axum::extract::State<AppState>| async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        s.metrics.render(&s.db),
+                    )
+                },
+            ),
+        )
+        .with_state(state)
 }
 
 /// Periodic work inside `pebble serve`: verify the chain at start, sign
@@ -130,7 +148,11 @@ async fn workers(state: AppState, stop: CancellationToken) {
         match state.audit.verify().await {
             Ok(report) => {
                 if !report.ok {
-                    tracing::error!(first_bad_seq = report.first_bad_seq, problem = report.message, "audit chain broken");
+                    tracing::error!(
+                        first_bad_seq = report.first_bad_seq,
+                        problem = report.message,
+                        "audit chain broken"
+                    );
                 }
                 *state.chain.write().await = Some(report);
             }

@@ -30,34 +30,61 @@ fn pebble_stdin(args: &[&str], input: &[u8]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
 fn help_lists_every_subcommand() {
-    let o = Command::new(env!("CARGO_BIN_EXE_pebble")).arg("--help").output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_pebble"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = text(&o);
     for cmd in ["serve", "config", "db", "audit"] {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }
-    let o = Command::new(env!("CARGO_BIN_EXE_pebble")).args(["audit", "--help"]).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_pebble"))
+        .args(["audit", "--help"])
+        .output()
+        .unwrap();
     let help = text(&o);
-    for cmd in ["verify", "checkpoint", "prove", "verify-proof", "export", "retention"] {
+    for cmd in [
+        "verify",
+        "checkpoint",
+        "prove",
+        "verify-proof",
+        "export",
+        "retention",
+    ] {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }
 }
 
 #[test]
 fn config_prints_documented_defaults_and_check_masks_secrets() {
-    let o = Command::new(env!("CARGO_BIN_EXE_pebble")).arg("config").env_clear().output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_pebble"))
+        .arg("config")
+        .env_clear()
+        .output()
+        .unwrap();
     let out = text(&o);
     assert!(out.contains("bind = \"127.0.0.1:8080\""), "{out}");
     assert!(out.contains("# env: PEBBLE_DATABASE_URL"), "{out}");
     let o = Command::new(env!("CARGO_BIN_EXE_pebble"))
         .args(["config", "check"])
         .env_clear()
-        .env("PEBBLE_DATABASE_URL", "postgres://pebble:s3cr3t-pw@db.internal/pebble")
-        .env("PEBBLE_AUDIT_SIGNING_KEY", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=")
+        .env(
+            "PEBBLE_DATABASE_URL",
+            "postgres://pebble:s3cr3t-pw@db.internal/pebble",
+        )
+        .env(
+            "PEBBLE_AUDIT_SIGNING_KEY",
+            "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
+        )
         .env("PEBBLE_BIND", "0.0.0.0:9999")
         .output()
         .unwrap();
@@ -98,8 +125,14 @@ async fn audit_verify_exits_one_naming_the_seq_after_tampering() {
     assert_eq!(report["verified"], 3);
 
     let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-    sqlx::query("drop trigger activity_stream_no_update").execute(&pool).await.unwrap();
-    sqlx::query("update activity_stream set occurred_at = occurred_at + 1 where seq = 2").execute(&pool).await.unwrap();
+    sqlx::query("drop trigger activity_stream_no_update")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("update activity_stream set occurred_at = occurred_at + 1 where seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let o = pebble(&db, &["audit", "verify"]);
     assert_eq!(o.status.code(), Some(1));
@@ -116,9 +149,14 @@ async fn prove_then_verify_proof_round_trips_and_a_forged_proof_fails() {
     assert!(o.status.success(), "{}", text(&o));
     let key = String::from_utf8(pebble(&db, &["audit", "public-key"]).stdout).unwrap();
     let proof = o.stdout.clone();
-    let ok = pebble_stdin(&["audit", "verify-proof", "--public-key", key.trim()], &proof);
+    let ok = pebble_stdin(
+        &["audit", "verify-proof", "--public-key", key.trim()],
+        &proof,
+    );
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
-    let forged = String::from_utf8(proof).unwrap().replacen("\"seq\": 3", "\"seq\": 4", 1);
+    let forged = String::from_utf8(proof)
+        .unwrap()
+        .replacen("\"seq\": 3", "\"seq\": 4", 1);
     let bad = pebble_stdin(&["audit", "verify-proof"], forged.as_bytes());
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     let o = pebble(&db, &["audit", "prove", "99"]);
@@ -128,7 +166,10 @@ async fn prove_then_verify_proof_round_trips_and_a_forged_proof_fails() {
 
 #[test]
 fn verify_proof_accepts_the_conformance_vectors_on_stdin() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/pebble-core/tests/vectors/merkle");
+    let root = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/pebble-core/tests/vectors/merkle"
+    );
     let mut checked = 0;
     for kind in ["inclusion", "consistency"] {
         for sub in std::fs::read_dir(format!("{root}/{kind}")).unwrap() {
@@ -136,12 +177,26 @@ fn verify_proof_accepts_the_conformance_vectors_on_stdin() {
             if !sub.is_dir() {
                 continue;
             }
-            for file in ["happy-path.json", "wrong-leaf.json", "truncated-proof.json", "trailing-garbage.json"] {
+            for file in [
+                "happy-path.json",
+                "wrong-leaf.json",
+                "truncated-proof.json",
+                "trailing-garbage.json",
+            ] {
                 let path = sub.join(file);
-                let Ok(bytes) = std::fs::read(&path) else { continue };
-                let want_err = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["wantErr"] == true;
+                let Ok(bytes) = std::fs::read(&path) else {
+                    continue;
+                };
+                let want_err =
+                    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["wantErr"] == true;
                 let o = pebble_stdin(&["audit", "verify-proof"], &bytes);
-                assert_eq!(o.status.code(), Some(if want_err { 1 } else { 0 }), "{}: {}", path.display(), text(&o));
+                assert_eq!(
+                    o.status.code(),
+                    Some(if want_err { 1 } else { 0 }),
+                    "{}: {}",
+                    path.display(),
+                    text(&o)
+                );
                 checked += 1;
             }
         }
@@ -154,14 +209,50 @@ async fn export_writes_csv_and_xlsx_files_and_rejects_a_bad_filter() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     assert!(pebble(&db, &["audit", "checkpoint"]).status.success());
     let csv = db.data_dir().join("out.csv");
-    let o = pebble(&db, &["audit", "export", "--format", "csv", "--out", csv.to_str().unwrap(), "--type", "AuditCheckpointSigned"]);
+    let o = pebble(
+        &db,
+        &[
+            "audit",
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            csv.to_str().unwrap(),
+            "--type",
+            "AuditCheckpointSigned",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 2);
     let xlsx = db.data_dir().join("out.xlsx");
-    let o = pebble(&db, &["audit", "export", "--format", "xlsx", "--out", xlsx.to_str().unwrap(), "--from", "2000-01-01"]);
+    let o = pebble(
+        &db,
+        &[
+            "audit",
+            "export",
+            "--format",
+            "xlsx",
+            "--out",
+            xlsx.to_str().unwrap(),
+            "--from",
+            "2000-01-01",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(std::fs::metadata(&xlsx).unwrap().len() > 1000);
-    let o = pebble(&db, &["audit", "export", "--format", "csv", "--out", csv.to_str().unwrap(), "--from", "last tuesday"]);
+    let o = pebble(
+        &db,
+        &[
+            "audit",
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            csv.to_str().unwrap(),
+            "--from",
+            "last tuesday",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("--from"), "{}", text(&o));
 }

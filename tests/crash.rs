@@ -36,7 +36,9 @@ fn append_until_killed(url: &str) {
                 })
                 .collect();
             let mut tx = db.begin().await.unwrap();
-            let stored = activity::append(&mut tx, &events, clock.now()).await.unwrap();
+            let stored = activity::append(&mut tx, &events, clock.now())
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
             println!("ack {}", stored.last().unwrap().seq);
         }
@@ -44,10 +46,21 @@ fn append_until_killed(url: &str) {
 }
 
 async fn kill_mid_batch_and_check(backend: Backend, kills_after_acks: usize) {
-    let Some(db) = TestDb::new(backend).await else { return };
-    pebble::startup::open_database(&db.settings()).await.unwrap().close().await;
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    pebble::startup::open_database(&db.settings())
+        .await
+        .unwrap()
+        .close()
+        .await;
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "a_process_killed_mid_batch_leaves_a_verifiable_prefix", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "a_process_killed_mid_batch_leaves_a_verifiable_prefix",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &db.url)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -69,11 +82,22 @@ async fn kill_mid_batch_and_check(backend: Backend, kills_after_acks: usize) {
     child.wait().unwrap();
     assert!(last_acked > 0, "the child never acknowledged a batch");
 
-    let state = pebble::startup::services(&db.settings(), Arc::new(SystemClock)).await.unwrap();
+    let state = pebble::startup::services(&db.settings(), Arc::new(SystemClock))
+        .await
+        .unwrap();
     let report = state.audit.verify().await.unwrap();
     assert!(report.ok, "{report:?}");
-    assert!(report.verified >= last_acked, "acknowledged {last_acked}, found {}", report.verified);
-    assert_eq!(report.verified % BATCH, 0, "a partial batch is visible: {} events", report.verified);
+    assert!(
+        report.verified >= last_acked,
+        "acknowledged {last_acked}, found {}",
+        report.verified
+    );
+    assert_eq!(
+        report.verified % BATCH,
+        0,
+        "a partial batch is visible: {} events",
+        report.verified
+    );
 }
 
 #[test]

@@ -116,7 +116,10 @@ pub async fn write_xlsx(db: &Db, filter: &Filter, path: &Path) -> Result<u64, Au
     let mut events = activity::stream(db, filter);
     while let Some(e) = events.try_next().await? {
         if row_in_sheet == XLSX_ROWS_PER_SHEET {
-            sheet = new_sheet(&mut book, (rows / u64::from(XLSX_ROWS_PER_SHEET) + 1) as u32)?;
+            sheet = new_sheet(
+                &mut book,
+                (rows / u64::from(XLSX_ROWS_PER_SHEET) + 1) as u32,
+            )?;
             row_in_sheet = 0;
         }
         row_in_sheet += 1;
@@ -131,7 +134,9 @@ pub async fn write_xlsx(db: &Db, filter: &Filter, path: &Path) -> Result<u64, Au
                 value.clone()
             };
             // Always strings: an export must never carry a formula.
-            sheet.write_string(row_in_sheet, col as u16, text).map_err(io)?;
+            sheet
+                .write_string(row_in_sheet, col as u16, text)
+                .map_err(io)?;
         }
         rows += 1;
     }

@@ -50,22 +50,33 @@ impl Signer {
 
     /// The key from `secret` if given, else from `file`, generating the file
     /// when it does not exist yet.
-    pub fn load(origin: &str, secret: Option<&SecretString>, file: &Path) -> Result<Self, AuditError> {
+    pub fn load(
+        origin: &str,
+        secret: Option<&SecretString>,
+        file: &Path,
+    ) -> Result<Self, AuditError> {
         if let Some(s) = secret {
-            return Ok(Self::from_seed(origin, seed_from_base64(s.expose_secret())?));
+            return Ok(Self::from_seed(
+                origin,
+                seed_from_base64(s.expose_secret())?,
+            ));
         }
         match std::fs::read_to_string(file) {
             Ok(text) => Ok(Self::from_seed(origin, seed_from_base64(&text)?)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = SigningKey::generate(&mut rand::rngs::OsRng);
-                write_private(file, &B64.encode(key.to_bytes()))
-                    .map_err(|e| AuditError::Key(format!("cannot create {}: {e}", file.display())))?;
+                write_private(file, &B64.encode(key.to_bytes())).map_err(|e| {
+                    AuditError::Key(format!("cannot create {}: {e}", file.display()))
+                })?;
                 Ok(Signer {
                     origin: origin.to_owned(),
                     key,
                 })
             }
-            Err(e) => Err(AuditError::Key(format!("cannot read {}: {e}", file.display()))),
+            Err(e) => Err(AuditError::Key(format!(
+                "cannot read {}: {e}",
+                file.display()
+            ))),
         }
     }
 
@@ -85,8 +96,20 @@ impl Signer {
         key_id(&self.public_key())
     }
 
-    pub fn sign(&self, tree_size: i64, merkle_root: String, chain_head: String, created_at: i64) -> Checkpoint {
-        let msg = checkpoint_message(&self.origin, tree_size, &merkle_root, &chain_head, created_at);
+    pub fn sign(
+        &self,
+        tree_size: i64,
+        merkle_root: String,
+        chain_head: String,
+        created_at: i64,
+    ) -> Checkpoint {
+        let msg = checkpoint_message(
+            &self.origin,
+            tree_size,
+            &merkle_root,
+            &chain_head,
+            created_at,
+        );
         let signature = self.key.sign(msg.as_bytes());
         Checkpoint {
             tree_size,
@@ -107,13 +130,20 @@ pub fn verify_checkpoint(origin: &str, c: &Checkpoint, public_key_b64: &str) -> 
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or("the public key is not 32 bytes of base64")?;
-    let key = VerifyingKey::from_bytes(&raw).map_err(|_| "the public key is not a valid Ed25519 point")?;
+    let key = VerifyingKey::from_bytes(&raw)
+        .map_err(|_| "the public key is not a valid Ed25519 point")?;
     let sig: [u8; 64] = B64
         .decode(&c.signature)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or("the signature is not 64 bytes of base64")?;
-    let msg = checkpoint_message(origin, c.tree_size, &c.merkle_root, &c.chain_head, c.created_at);
+    let msg = checkpoint_message(
+        origin,
+        c.tree_size,
+        &c.merkle_root,
+        &c.chain_head,
+        c.created_at,
+    );
     key.verify(msg.as_bytes(), &Signature::from_bytes(&sig))
         .map_err(|_| "the checkpoint signature does not verify".to_owned())
 }

@@ -11,7 +11,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::TryStreamExt;
-use pebble_core::audit::{self as rules, Anchor, ChainBreak, ChainVerifier, EventType, NewEvent, RetentionClass, StoredEvent};
+use pebble_core::audit::{
+    self as rules, Anchor, ChainBreak, ChainVerifier, EventType, NewEvent, RetentionClass,
+    StoredEvent,
+};
 use pebble_core::merkle::RootBuilder;
 use serde::Serialize;
 
@@ -85,7 +88,11 @@ impl Audit {
 
     /// Append events inside the caller's transaction, so that the change and
     /// its record commit together or not at all.
-    pub async fn append(&self, tx: &mut Tx, events: &[NewEvent]) -> Result<Vec<StoredEvent>, AuditError> {
+    pub async fn append(
+        &self,
+        tx: &mut Tx,
+        events: &[NewEvent],
+    ) -> Result<Vec<StoredEvent>, AuditError> {
         if self.stopped.load(Ordering::SeqCst) {
             return Err(AuditError::AppenderStopped);
         }
@@ -166,7 +173,8 @@ impl Audit {
                 seq: c.tree_size,
                 hash: c.chain_head.clone(),
             };
-            problem = rules::check_anchor(verifier.verified(), &anchor, hash_at_anchor.as_ref()).err();
+            problem =
+                rules::check_anchor(verifier.verified(), &anchor, hash_at_anchor.as_ref()).err();
             if problem.is_none() && hex::encode(tree.root()) != c.merkle_root {
                 problem = Some(ChainBreak::CheckpointMismatch { seq: c.tree_size });
             }
@@ -185,7 +193,9 @@ impl Audit {
         };
         self.metrics.audit_chain_ok.set(i64::from(ok));
         self.metrics.audit_chain_length.set(report.verified);
-        self.metrics.audit_last_verify_timestamp.set(self.clock.now().timestamp());
+        self.metrics
+            .audit_last_verify_timestamp
+            .set(self.clock.now().timestamp());
         Ok(report)
     }
 
@@ -196,7 +206,8 @@ impl Audit {
         let mut tree = RootBuilder::new();
         for h in &hashes {
             let mut raw = [0u8; 32];
-            hex::decode_to_slice(h, &mut raw).map_err(|_| AuditError::Key(format!("stored hash {h:?} is not hex")))?;
+            hex::decode_to_slice(h, &mut raw)
+                .map_err(|_| AuditError::Key(format!("stored hash {h:?} is not hex")))?;
             tree.push(&pebble_core::merkle::leaf_hash(&raw));
         }
         let created_at = self.clock.now().timestamp_micros();
@@ -222,7 +233,9 @@ impl Audit {
         )
         .await?;
         self.commit(tx).await?;
-        self.metrics.audit_last_checkpoint_timestamp.set(self.clock.now().timestamp());
+        self.metrics
+            .audit_last_checkpoint_timestamp
+            .set(self.clock.now().timestamp());
         Ok(checkpoint)
     }
 
@@ -249,7 +262,9 @@ impl Audit {
         let mut total = 0;
         for class in RetentionClass::ALL {
             loop {
-                let seqs = activity::past_retention(&self.db, class.as_str(), class.cutoff(now), 1000).await?;
+                let seqs =
+                    activity::past_retention(&self.db, class.as_str(), class.cutoff(now), 1000)
+                        .await?;
                 if seqs.is_empty() {
                     break;
                 }
@@ -289,7 +304,12 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
         return Ok(t.timestamp_micros());
     }
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_micros())
+        .map(|d| {
+            d.and_hms_opt(0, 0, 0)
+                .expect("midnight exists")
+                .and_utc()
+                .timestamp_micros()
+        })
         .map_err(|_| format!("{text:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
 }
 

@@ -42,7 +42,8 @@ pub fn build(
         .collect::<Result<Vec<_>, _>>()
         .map_err(AuditError::Export)?;
     let index = (event.seq - 1) as u64;
-    let path = merkle::inclusion_proof(&leaves, index).map_err(|e| AuditError::Export(e.to_string()))?;
+    let path =
+        merkle::inclusion_proof(&leaves, index).map_err(|e| AuditError::Export(e.to_string()))?;
     Ok(InclusionProof {
         format: FORMAT.into(),
         origin: signer.origin().to_owned(),
@@ -77,11 +78,17 @@ pub fn verify(doc: &InclusionProof, trusted_key: Option<&str>) -> Result<Verifie
     let hash = parse_hash(&e.hash, "hash")?;
     if let Some(p) = &e.payload {
         if sha256(p.as_bytes()) != payload_hash {
-            return Err(format!("seq {}: the payload does not match payload_hash", e.seq));
+            return Err(format!(
+                "seq {}: the payload does not match payload_hash",
+                e.seq
+            ));
         }
     }
     if chain_hash(&prev, &ChainFields::of(e), &payload_hash) != hash {
-        return Err(format!("seq {}: the event's fields do not match its hash", e.seq));
+        return Err(format!(
+            "seq {}: the event's fields do not match its hash",
+            e.seq
+        ));
     }
     if e.seq < 1 || doc.leaf_index != (e.seq - 1) as u64 {
         return Err("leaf_index does not match the event's seq".into());
@@ -95,8 +102,14 @@ pub fn verify(doc: &InclusionProof, trusted_key: Option<&str>) -> Result<Verifie
         .iter()
         .map(|h| parse_hash(h, "a proof element"))
         .collect::<Result<Vec<_>, _>>()?;
-    merkle::verify_inclusion(doc.leaf_index, doc.tree_size, &merkle::leaf_hash(&hash), &path, &root)
-        .map_err(|e| format!("the Merkle path does not lead to the checkpoint root: {e}"))?;
+    merkle::verify_inclusion(
+        doc.leaf_index,
+        doc.tree_size,
+        &merkle::leaf_hash(&hash),
+        &path,
+        &root,
+    )
+    .map_err(|e| format!("the Merkle path does not lead to the checkpoint root: {e}"))?;
     let key = trusted_key.unwrap_or(&doc.checkpoint.public_key);
     verify_checkpoint(&doc.origin, &doc.checkpoint, key)?;
     let computed_id = {

@@ -21,7 +21,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/activity", get(search))
         .route("/api/v1/activity/verify", get(verify))
         .route("/api/v1/activity/export", get(export))
-        .route("/api/v1/activity/checkpoint", get(latest_checkpoint).post(sign_checkpoint))
+        .route(
+            "/api/v1/activity/checkpoint",
+            get(latest_checkpoint).post(sign_checkpoint),
+        )
         .route("/api/v1/activity/{seq}/proof", get(proof))
 }
 
@@ -48,7 +51,10 @@ pub struct EventView {
 impl From<StoredEvent> for EventView {
     fn from(e: StoredEvent) -> Self {
         EventView {
-            payload: e.payload.as_deref().and_then(|p| serde_json::from_str(p).ok()),
+            payload: e
+                .payload
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok()),
             occurred_at: canonical_time(e.occurred_at),
             recorded_at: canonical_time(e.recorded_at),
             redacted_at: e.redacted_at.map(canonical_time),
@@ -74,12 +80,24 @@ struct SearchPage {
     next_cursor: Option<i64>,
 }
 
-const FILTER_FIELDS: [&str; 8] = ["entity", "entity_type", "entity_id", "event_type", "actor_kind", "actor_id", "from", "to"];
+const FILTER_FIELDS: [&str; 8] = [
+    "entity",
+    "entity_type",
+    "entity_id",
+    "event_type",
+    "actor_kind",
+    "actor_id",
+    "from",
+    "to",
+];
 
 /// Parse filter parameters, naming the first bad field. Unknown parameters
 /// are errors too: a misspelt filter must not silently match everything.
 fn parse_filter(q: &HashMap<String, String>, extra: &[&str]) -> Result<Filter, ApiError> {
-    if let Some(k) = q.keys().find(|k| !FILTER_FIELDS.contains(&k.as_str()) && !extra.contains(&k.as_str())) {
+    if let Some(k) = q
+        .keys()
+        .find(|k| !FILTER_FIELDS.contains(&k.as_str()) && !extra.contains(&k.as_str()))
+    {
         return Err(ApiError::bad(k.clone(), "unknown parameter"));
     }
     let text = |k: &str| -> Result<Option<String>, ApiError> {
@@ -106,7 +124,9 @@ fn parse_filter(q: &HashMap<String, String>, extra: &[&str]) -> Result<Filter, A
         f.event_type = Some(parse_event_type(&t).map_err(|d| ApiError::bad("event_type", d))?);
     }
     if let Some(k) = text("actor_kind")? {
-        let kind: ActorKind = k.parse().map_err(|e: pebble_core::audit::UnknownValue| ApiError::bad("actor_kind", e.to_string()))?;
+        let kind: ActorKind = k.parse().map_err(|e: pebble_core::audit::UnknownValue| {
+            ApiError::bad("actor_kind", e.to_string())
+        })?;
         f.actor_kind = Some(kind.as_str().to_owned());
     }
     if let Some(t) = text("from")? {
@@ -123,7 +143,12 @@ fn parse_filter(q: &HashMap<String, String>, extra: &[&str]) -> Result<Filter, A
     Ok(f)
 }
 
-fn parse_int(q: &HashMap<String, String>, k: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+fn parse_int(
+    q: &HashMap<String, String>,
+    k: &str,
+    min: i64,
+    max: i64,
+) -> Result<Option<i64>, ApiError> {
     q.get(k)
         .map(|v| {
             v.parse::<i64>()
@@ -164,46 +189,74 @@ async fn verify(State(state): State<AppState>) -> Result<Json<VerifyReport>, Api
     Ok(Json(report))
 }
 
-async fn export(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+async fn export(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
     let filter = parse_filter(&q, &["format"])?;
     let format = match q.get("format") {
         None => Format::Csv,
-        Some(f) => Format::parse(f).ok_or_else(|| ApiError::bad("format", "must be csv or xlsx"))?,
+        Some(f) => {
+            Format::parse(f).ok_or_else(|| ApiError::bad("format", "must be csv or xlsx"))?
+        }
     };
     let dir = state.settings.data_dir.join("tmp");
-    tokio::fs::create_dir_all(&dir).await.map_err(anyhow::Error::from)?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(anyhow::Error::from)?;
     // A named temporary file: deleted when the last handle closes, after the body is sent.
     let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(anyhow::Error::from)?;
     let rows = state
         .audit
         .export(&state.db, &filter, format, tmp.path(), Actor::system("api"))
         .await?;
-    let file = tokio::fs::File::open(tmp.path()).await.map_err(anyhow::Error::from)?;
+    let file = tokio::fs::File::open(tmp.path())
+        .await
+        .map_err(anyhow::Error::from)?;
     drop(tmp);
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let name = format!("activity.{}", format.as_str());
     Ok((
         [
             (header::CONTENT_TYPE, format.content_type().to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-            (header::HeaderName::from_static("x-pebble-rows"), rows.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (
+                header::HeaderName::from_static("x-pebble-rows"),
+                rows.to_string(),
+            ),
         ],
         body,
     )
         .into_response())
 }
 
-async fn latest_checkpoint(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let c = activity::checkpoint(&state.db, None).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(serde_json::json!({"origin": state.audit.signer().origin(), "checkpoint": c})))
+async fn latest_checkpoint(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let c = activity::checkpoint(&state.db, None)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(
+        serde_json::json!({"origin": state.audit.signer().origin(), "checkpoint": c}),
+    ))
 }
 
-async fn sign_checkpoint(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn sign_checkpoint(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let c = state.audit.checkpoint().await?;
-    Ok(Json(serde_json::json!({"origin": state.audit.signer().origin(), "checkpoint": c})))
+    Ok(Json(
+        serde_json::json!({"origin": state.audit.signer().origin(), "checkpoint": c}),
+    ))
 }
 
-async fn proof(State(state): State<AppState>, Path(seq): Path<String>) -> Result<Response, ApiError> {
+async fn proof(
+    State(state): State<AppState>,
+    Path(seq): Path<String>,
+) -> Result<Response, ApiError> {
     let seq: i64 = seq
         .parse()
         .ok()

@@ -48,7 +48,9 @@ impl From<AuditError> for ApiError {
         match e {
             AuditError::Store(s) => s.into(),
             AuditError::NoSuchEvent(_) => ApiError::NotFound,
-            AuditError::AppenderStopped => ApiError::Unavailable(AuditError::AppenderStopped.to_string()),
+            AuditError::AppenderStopped => {
+                ApiError::Unavailable(AuditError::AppenderStopped.to_string())
+            }
             other => ApiError::Internal(other.into()),
         }
     }
@@ -65,7 +67,12 @@ pub struct Problem {
     pub field: Option<String>,
 }
 
-pub fn problem(status: StatusCode, title: &'static str, detail: String, field: Option<String>) -> Response {
+pub fn problem(
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+    field: Option<String>,
+) -> Response {
     let body = Problem {
         kind: "about:blank",
         title,
@@ -84,12 +91,25 @@ pub fn problem(status: StatusCode, title: &'static str, detail: String, field: O
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::BadRequest { field, detail } => {
-                problem(StatusCode::BAD_REQUEST, "Bad Request", format!("{field}: {detail}"), Some(field))
-            }
-            ApiError::NotFound => problem(StatusCode::NOT_FOUND, "Not Found", "no such resource".into(), None),
+            ApiError::BadRequest { field, detail } => problem(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                format!("{field}: {detail}"),
+                Some(field),
+            ),
+            ApiError::NotFound => problem(
+                StatusCode::NOT_FOUND,
+                "Not Found",
+                "no such resource".into(),
+                None,
+            ),
             ApiError::Conflict(d) => problem(StatusCode::CONFLICT, "Conflict", d, None),
-            ApiError::Unavailable(d) => problem(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", d, None),
+            ApiError::Unavailable(d) => problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                d,
+                None,
+            ),
             ApiError::Internal(e) => {
                 // The request span carries the id that links this line to the client's response.
                 tracing::error!(error = %format!("{e:#}"), "internal error");

@@ -10,7 +10,9 @@ use super::AppState;
 use crate::store::activity;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> Json<Value> {
@@ -28,7 +30,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let chain_json = match &chain {
         None => json!({"status": "not yet verified"}),
         Some(r) if r.ok => json!({"status": "ok", "verified": r.verified}),
-        Some(r) => json!({"status": "broken", "first_bad_seq": r.first_bad_seq, "problem": r.message}),
+        Some(r) => {
+            json!({"status": "broken", "first_bad_seq": r.first_bad_seq, "problem": r.message})
+        }
     };
     let ready = database.is_ok() && head.is_ok();
     let body = json!({
@@ -37,6 +41,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         "audit_head": match &head { Ok((seq, hash)) => json!({"seq": seq, "hash": hash}), Err(_) => json!("unreadable") },
         "audit_chain": chain_json,
     });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }

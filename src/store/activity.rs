@@ -12,7 +12,8 @@ use sqlx::Row;
 
 use super::{check_text, on_db, on_tx, refused, Db, StoreError, Tx};
 
-const EVENT_COLUMNS: &str = "a.seq, a.id, a.occurred_at, a.recorded_at, a.event_type, a.actor_kind, \
+const EVENT_COLUMNS: &str =
+    "a.seq, a.id, a.occurred_at, a.recorded_at, a.event_type, a.actor_kind, \
      a.actor_id, a.entity_type, a.entity_id, a.retention_class, a.payload, a.payload_hash, \
      a.prev_hash, a.hash, r.redacted_at";
 
@@ -246,7 +247,12 @@ macro_rules! bind_params {
 }
 
 /// One page of events matching `filter`.
-pub async fn search(db: &Db, filter: &Filter, page: Page, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+pub async fn search(
+    db: &Db,
+    filter: &Filter,
+    page: Page,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
     let (clause, params) = where_clause(filter, Some(page));
     let order = match page {
         Page::NewestFirst { .. } => "desc",
@@ -257,7 +263,9 @@ pub async fn search(db: &Db, filter: &Filter, page: Page, limit: i64) -> Result<
         limit.clamp(1, 1000)
     );
     on_db!(db, |p| {
-        let rows = bind_params!(sqlx::query(&sql), &params).fetch_all(p).await?;
+        let rows = bind_params!(sqlx::query(&sql), &params)
+            .fetch_all(p)
+            .await?;
         rows.iter()
             .map(|r| event_from_row!(r))
             .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -358,12 +366,14 @@ pub async fn redact(
         .map_err(refused)?
         .rows_affected());
         if inserted == 1 {
-            on_tx!(tx, |c| sqlx::query("update activity_stream set payload = null where seq = $1")
-                .bind(seq)
-                .execute(&mut *c)
-                .await
-                .map_err(refused)
-                .map(|_| ())?);
+            on_tx!(tx, |c| sqlx::query(
+                "update activity_stream set payload = null where seq = $1"
+            )
+            .bind(seq)
+            .execute(&mut *c)
+            .await
+            .map_err(refused)
+            .map(|_| ())?);
             n += 1;
         }
     }

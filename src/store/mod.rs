@@ -145,10 +145,12 @@ impl Db {
                 checked?;
             }
         }
-        let db = Db::connect(url, max_connections).await.map_err(|e| match e {
-            StoreError::Database(e) => not_a_database(e, label),
-            other => other,
-        })?;
+        let db = Db::connect(url, max_connections)
+            .await
+            .map_err(|e| match e {
+                StoreError::Database(e) => not_a_database(e, label),
+                other => other,
+            })?;
         db.migrate(label).await?;
         Ok(db)
     }
@@ -188,10 +190,12 @@ impl Db {
     async fn has_table(&self, name: &str) -> Result<bool, StoreError> {
         let n: i64 = match self {
             Db::Sqlite(p) => {
-                sqlx::query_scalar("select count(*) from sqlite_master where type = 'table' and name = $1")
-                    .bind(name)
-                    .fetch_one(p)
-                    .await?
+                sqlx::query_scalar(
+                    "select count(*) from sqlite_master where type = 'table' and name = $1",
+                )
+                .bind(name)
+                .fetch_one(p)
+                .await?
             }
             Db::Postgres(p) => {
                 sqlx::query_scalar(
@@ -289,7 +293,9 @@ impl StoreError {
     /// opposed to a refused statement or a lost connection.
     pub fn is_storage_fault(&self) -> bool {
         match self {
-            StoreError::Database(sqlx::Error::Database(d)) => is_fault_code(&d.code().unwrap_or_default()),
+            StoreError::Database(sqlx::Error::Database(d)) => {
+                is_fault_code(&d.code().unwrap_or_default())
+            }
             // An Io error is the connection, not the disk: the database decides the outcome.
             _ => false,
         }
@@ -339,7 +345,9 @@ pub fn redact_url(url: &str) -> String {
 /// SQLite reports a foreign file (SQLITE_NOTADB) only when it first reads it.
 fn not_a_database(e: sqlx::Error, label: &str) -> StoreError {
     match &e {
-        sqlx::Error::Database(d) if d.code().as_deref() == Some("26") => StoreError::NotPebble(label.to_owned()),
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("26") => {
+            StoreError::NotPebble(label.to_owned())
+        }
         _ => StoreError::Database(e),
     }
 }

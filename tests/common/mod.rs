@@ -57,7 +57,9 @@ impl TestDb {
             Backend::Postgres => {
                 let base = postgres_url()?;
                 let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-                let pool = sqlx::PgPool::connect(&base).await.expect("connect to the test PostgreSQL");
+                let pool = sqlx::PgPool::connect(&base)
+                    .await
+                    .expect("connect to the test PostgreSQL");
                 sqlx::query(&format!("create schema {schema}"))
                     .execute(&pool)
                     .await
@@ -102,7 +104,10 @@ impl Drop for TestDb {
         if let Some((base, schema)) = self.schema.take() {
             // Drop runs outside any runtime guarantee; use a thread of its own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 rt.block_on(async {
                     let pool = sqlx::PgPool::connect(&base).await.ok()?;
                     sqlx::query(&format!("drop schema if exists {schema} cascade"))
@@ -182,7 +187,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
@@ -197,7 +206,9 @@ impl TestApp {
             let _ = s.send(());
         }
         if let Some(h) = self.server.take() {
-            h.await.expect("server task").expect("server stopped cleanly");
+            h.await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
     }
 }
