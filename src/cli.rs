@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pebble_core::access::Role;
 use pebble_core::audit::Actor;
 use pebble_core::merkle::ProofDocument;
+use secrecy::ExposeSecret;
 
 use crate::audit::export::Format;
 use crate::audit::proof::{self, InclusionProof};
@@ -44,6 +46,36 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Accounts and roles (admin, sales, ops, read_only).
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersAction {
+    /// Create a user; the password is read from stdin (one line).
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Read the password from standard input (required: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user (by email or id) and end their sessions.
+    Disable { user: String },
+    /// Change a user's role (by email or id) and end their sessions.
+    SetRole { user: String, role: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,7 +193,66 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { action } => audit(action).await,
+        Command::Users { action } => users(action).await,
     }
+}
+
+async fn users(action: UsersAction) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let auth = &state.auth;
+    let actor = Actor::system("cli");
+    let parse_role = |r: &str| {
+        r.parse::<Role>()
+            .map_err(|_| anyhow::anyhow!("--role must be admin, sales, ops or read_only"))
+    };
+    let shown = |u: &crate::auth::UserView| {
+        format!(
+            "{}\t{}\t{}\t{}{}",
+            u.id,
+            u.email,
+            u.role,
+            u.display_name,
+            if u.disabled { "\t(disabled)" } else { "" }
+        )
+    };
+    match action {
+        UsersAction::Add {
+            email, role, name, ..
+        } => {
+            let role = parse_role(&role)?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("cannot read the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let u = auth
+                .create_user(actor, &email, &name, role, password)
+                .await?;
+            println!("{}", shown(&u));
+        }
+        UsersAction::List { json } => {
+            let all = auth.list_users().await?;
+            if json {
+                println!("{}", serde_json::to_string(&all)?);
+            } else {
+                for u in &all {
+                    println!("{}", shown(u));
+                }
+            }
+        }
+        UsersAction::Disable { user } => {
+            let u = auth.find_user(&user).await?;
+            println!("{}", shown(&auth.disable(actor, &u.id).await?));
+        }
+        UsersAction::SetRole { user, role } => {
+            let role = parse_role(&role)?;
+            let u = auth.find_user(&user).await?;
+            println!("{}", shown(&auth.set_role(actor, &u.id, role).await?));
+        }
+    }
+    state.db.close().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve() -> anyhow::Result<ExitCode> {
@@ -174,8 +265,22 @@ async fn serve() -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {} for metrics", settings.metrics_bind))?;
     let database = settings.database_label();
+    let admin_email = settings.admin_email.clone();
+    let admin_password = settings
+        .admin_password
+        .as_ref()
+        .map(|p| p.expose_secret().to_owned());
     let app =
         Application::build(settings, Arc::new(SystemClock), listener, metrics_listener).await?;
+    let auth = &app.state().auth;
+    if let Some(generated) = auth
+        .ensure_admin(&admin_email, admin_password.as_deref())
+        .await?
+    {
+        // Shown once, on the terminal, never in the JSON log.
+        eprintln!("Created the first administrator {admin_email} with password: {generated}");
+        eprintln!("Change it, or set PEBBLE_ADMIN_PASSWORD before the first start.");
+    }
     tracing::info!(addr = %app.addr(), metrics = %app.metrics_addr(), database, "pebble serving");
     app.run(startup::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

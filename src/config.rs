@@ -43,6 +43,38 @@ pub struct Settings {
     pub audit_retention_interval_secs: u64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// HMAC key (any length ≥ 32 bytes) that signs access tokens; when unset,
+    /// a key file in `data_dir/keys` is created on first use.
+    #[serde(serialize_with = "mask")]
+    pub jwt_secret: Option<SecretString>,
+    /// Earlier signing keys, comma-separated, still accepted (by `kid`) during rotation.
+    #[serde(serialize_with = "mask")]
+    pub jwt_previous_secrets: Option<SecretString>,
+    /// `iss` and `aud` of access tokens.
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// Lifetime of an access token, in seconds (at most 900).
+    pub access_token_ttl_secs: u64,
+    /// A session unused this long is dead, in seconds.
+    pub session_idle_secs: u64,
+    /// A session ends this long after login whatever its use, in seconds.
+    pub session_max_secs: u64,
+    /// Login of the administrator created on first start when there are no users.
+    pub admin_email: String,
+    /// That administrator's password; when unset one is generated and printed once.
+    #[serde(serialize_with = "mask")]
+    pub admin_password: Option<SecretString>,
+    /// Redis for state shared by several instances (rate limits); unset = in-process.
+    #[serde(serialize_with = "mask")]
+    pub redis_url: Option<SecretString>,
+    /// Requests per minute per signed-in user (0 = no limit).
+    pub rate_limit_per_minute: u32,
+    /// Login attempts per minute per client address.
+    pub login_rate_limit_per_minute: u32,
+    /// Failed logins per hour per account before the account is locked out for the rest of the hour.
+    pub login_failures_per_hour: u32,
+    /// Origins allowed to call the API from a browser, comma-separated (never `*`).
+    pub cors_origins: String,
 }
 
 impl Default for Settings {
@@ -60,6 +92,20 @@ impl Default for Settings {
             audit_checkpoint_interval_secs: 3600,
             audit_retention_interval_secs: 86_400,
             max_body_bytes: 2 * 1024 * 1024,
+            jwt_secret: None,
+            jwt_previous_secrets: None,
+            jwt_issuer: "pebble".into(),
+            jwt_audience: "pebble-api".into(),
+            access_token_ttl_secs: 600,
+            session_idle_secs: 30 * 60,
+            session_max_secs: 12 * 3600,
+            admin_email: "admin@pebble.local".into(),
+            admin_password: None,
+            redis_url: None,
+            rate_limit_per_minute: 100,
+            login_rate_limit_per_minute: 20,
+            login_failures_per_hour: 20,
+            cors_origins: String::new(),
         }
     }
 }
@@ -93,6 +139,35 @@ pub const DOCUMENTATION: &[(&str, &str)] = &[
         "Seconds between retention runs while serving (0 = never).",
     ),
     ("max_body_bytes", "Largest request body accepted, in bytes."),
+    (
+        "jwt_secret",
+        "HMAC key (>= 32 bytes) signing access tokens. Secret. Unset = data_dir/keys/jwt.key, created on first use.",
+    ),
+    (
+        "jwt_previous_secrets",
+        "Earlier signing keys, comma-separated, still accepted during rotation. Secret.",
+    ),
+    ("jwt_issuer", "The iss claim of access tokens."),
+    ("jwt_audience", "The aud claim of access tokens."),
+    ("access_token_ttl_secs", "Access-token lifetime in seconds (at most 900)."),
+    ("session_idle_secs", "A session unused this many seconds is dead (ASVS L2: 30 minutes)."),
+    ("session_max_secs", "Absolute session lifetime in seconds."),
+    ("admin_email", "Login of the administrator created on first start."),
+    (
+        "admin_password",
+        "That administrator's password. Secret. Unset = generated and printed once.",
+    ),
+    (
+        "redis_url",
+        "Redis shared by several instances for rate limits. Secret. Unset = in-process.",
+    ),
+    ("rate_limit_per_minute", "Requests per minute per signed-in user (0 = off)."),
+    ("login_rate_limit_per_minute", "Login attempts per minute per client address (0 = off)."),
+    (
+        "login_failures_per_hour",
+        "Failed logins per hour per account before it is locked for the rest of the hour (ASVS: <= 100).",
+    ),
+    ("cors_origins", "Browser origins allowed to call the API, comma-separated; empty = none."),
 ];
 
 fn mask<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -187,6 +262,10 @@ mod tests {
             database_url: Some("x".into()),
             audit_signing_key: Some("x".into()),
             audit_signing_key_file: Some("x".into()),
+            jwt_secret: Some("x".into()),
+            jwt_previous_secrets: Some("x".into()),
+            admin_password: Some("x".into()),
+            redis_url: Some("x".into()),
             ..Settings::default()
         })
         .unwrap();

@@ -3,10 +3,12 @@
 //! activity stream. See `docs/architecture.md` for the map.
 
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod keyfile;
 pub mod metrics;
 pub mod startup;
 pub mod store;

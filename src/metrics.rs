@@ -44,6 +44,7 @@ pub struct Metrics {
     pub audit_last_verify_timestamp: Gauge,
     pub audit_last_checkpoint_timestamp: Gauge,
     pub audit_appender_stopped: Gauge,
+    pub rate_limited: Counter,
     db_pool: Family<PoolLabel, Gauge>,
 }
 
@@ -97,6 +98,12 @@ impl Metrics {
             "1 after a storage fault stopped the activity-stream appender (restart required)",
             audit_appender_stopped.clone(),
         );
+        let rate_limited = Counter::default();
+        registry.register(
+            "rate_limited_requests",
+            "Requests refused with 429 by the per-user limit",
+            rate_limited.clone(),
+        );
         let db_pool = Family::<PoolLabel, Gauge>::default();
         registry.register(
             "db_pool_connections",
@@ -120,6 +127,7 @@ impl Metrics {
             audit_last_verify_timestamp,
             audit_last_checkpoint_timestamp,
             audit_appender_stopped,
+            rate_limited,
             db_pool,
         }
     }

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{Audit, Signer};
+use crate::auth::Auth;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::http::{self, AppState};
@@ -48,11 +49,18 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         &settings.signing_key_file(),
     )?;
     let metrics = Arc::new(Metrics::new(db.backend().as_str()));
-    let audit = Arc::new(Audit::new(db.clone(), clock, signer, metrics.clone()));
+    let audit = Arc::new(Audit::new(
+        db.clone(),
+        clock.clone(),
+        signer,
+        metrics.clone(),
+    ));
+    let auth = Arc::new(Auth::new(settings, db.clone(), audit.clone(), clock).await?);
     Ok(AppState {
         settings: Arc::new(settings.clone()),
         db,
         audit,
+        auth,
         metrics,
         chain: Arc::default(),
     })
@@ -72,6 +80,8 @@ impl Application {
         metrics_listener: TcpListener,
     ) -> anyhow::Result<Application> {
         let state = services(&settings, clock).await?;
+        // Fail at build time, not at first request, on a bad CORS list.
+        http::cors(&settings.cors_origins)?;
         Ok(Application {
             state,
             listener,
@@ -102,8 +112,13 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
-        let api = axum::serve(self.listener, http::router(self.state.clone()))
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let app = http::router(self.state.clone())?;
+        // The peer address feeds the per-address login limit.
+        let api = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
         let metrics = axum::serve(self.metrics_listener, metrics_router(self.state.clone()))
             .with_graceful_shutdown(stop.clone().cancelled_owned());
         let workers = tokio::spawn(workers(self.state.clone(), stop.clone()));

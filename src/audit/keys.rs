@@ -61,23 +61,11 @@ impl Signer {
                 seed_from_base64(s.expose_secret())?,
             ));
         }
-        match std::fs::read_to_string(file) {
-            Ok(text) => Ok(Self::from_seed(origin, seed_from_base64(&text)?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = SigningKey::generate(&mut rand::rngs::OsRng);
-                write_private(file, &B64.encode(key.to_bytes())).map_err(|e| {
-                    AuditError::Key(format!("cannot create {}: {e}", file.display()))
-                })?;
-                Ok(Signer {
-                    origin: origin.to_owned(),
-                    key,
-                })
-            }
-            Err(e) => Err(AuditError::Key(format!(
-                "cannot read {}: {e}",
-                file.display()
-            ))),
-        }
+        let text = crate::keyfile::read_or_create(file, || {
+            B64.encode(SigningKey::generate(&mut rand::rngs::OsRng).to_bytes())
+        })
+        .map_err(|e| AuditError::Key(format!("{}: {e}", file.display())))?;
+        Ok(Self::from_seed(origin, seed_from_base64(&text)?))
     }
 
     pub fn origin(&self) -> &str {
@@ -146,21 +134,4 @@ pub fn verify_checkpoint(origin: &str, c: &Checkpoint, public_key_b64: &str) -> 
     );
     key.verify(msg.as_bytes(), &Signature::from_bytes(&sig))
         .map_err(|_| "the checkpoint signature does not verify".to_owned())
-}
-
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path)?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()
 }

@@ -40,7 +40,7 @@ pub enum AuditError {
 }
 
 /// The outcome of verifying the whole chain.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     pub ok: bool,
     /// Events that verified, from seq 1 up.
@@ -48,6 +48,7 @@ pub struct VerifyReport {
     pub head_hash: String,
     /// The first problem, naming its seq.
     pub first_bad_seq: Option<i64>,
+    #[schema(value_type = Option<Object>)]
     pub problem: Option<ChainBreak>,
     pub message: Option<String>,
     /// The newest signed checkpoint the chain was checked against.

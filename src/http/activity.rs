@@ -6,30 +6,52 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use pebble_core::audit::{canonical_time, Actor, ActorKind, StoredEvent};
+use axum::Json;
+use pebble_core::audit::{canonical_time, ActorKind, StoredEvent};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::error::Problem;
 use super::{ApiError, AppState};
 use crate::audit::export::Format;
 use crate::audit::{parse_entity, parse_event_type, parse_time, VerifyReport};
+use crate::auth::Principal;
 use crate::store::activity::{self, Filter, Page};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/activity", get(search))
-        .route("/api/v1/activity/verify", get(verify))
-        .route("/api/v1/activity/export", get(export))
-        .route(
-            "/api/v1/activity/checkpoint",
-            get(latest_checkpoint).post(sign_checkpoint),
-        )
-        .route("/api/v1/activity/{seq}/proof", get(proof))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(verify))
+        .routes(routes!(export))
+        .routes(routes!(latest_checkpoint, sign_checkpoint))
+        .routes(routes!(proof))
+}
+
+/// The filter parameters shared by search and export (documentation only:
+/// they are parsed by hand so that errors name the field).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct FilterParams {
+    /// `TYPE:ID`, e.g. `email:42`
+    entity: Option<String>,
+    entity_type: Option<String>,
+    entity_id: Option<String>,
+    /// e.g. `LeadClassified`
+    event_type: Option<String>,
+    /// user, ai_agent or system
+    actor_kind: Option<String>,
+    actor_id: Option<String>,
+    /// RFC 3339 or YYYY-MM-DD, inclusive
+    from: Option<String>,
+    /// RFC 3339 or YYYY-MM-DD, exclusive
+    to: Option<String>,
 }
 
 /// An event as the API shows it: readable times, the payload as JSON.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EventView {
     seq: i64,
     id: String,
@@ -41,6 +63,7 @@ pub struct EventView {
     entity_type: String,
     entity_id: String,
     retention_class: String,
+    #[schema(value_type = Option<Object>)]
     payload: Option<serde_json::Value>,
     redacted_at: Option<String>,
     payload_hash: String,
@@ -73,7 +96,7 @@ impl From<StoredEvent> for EventView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SearchPage {
     items: Vec<EventView>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -159,6 +182,13 @@ fn parse_int(
         .transpose()
 }
 
+/// Search the activity stream, newest first by default, with keyset pagination.
+#[utoipa::path(get, path = "/api/v1/activity", tag = "activity", security(("bearer" = [])),
+    params(FilterParams,
+        ("limit" = Option<i64>, Query, description = "1 to 1000, default 50"),
+        ("cursor" = Option<i64>, Query, description = "next_cursor of the previous page"),
+        ("order" = Option<String>, Query, description = "newest (default) or oldest")),
+    responses((status = 200, body = SearchPage), (status = 400, body = Problem), (status = 401, body = Problem)))]
 async fn search(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -183,14 +213,23 @@ async fn search(
     }))
 }
 
+/// Recompute the hash chain and check it against the newest signed checkpoint.
+#[utoipa::path(get, path = "/api/v1/activity/verify", tag = "activity", security(("bearer" = [])),
+    responses((status = 200, body = VerifyReport), (status = 401, body = Problem)))]
 async fn verify(State(state): State<AppState>) -> Result<Json<VerifyReport>, ApiError> {
     let report = state.audit.verify().await?;
     *state.chain.write().await = Some(report.clone());
     Ok(Json(report))
 }
 
+/// Download matching events as CSV or Excel; recorded as DataExported.
+#[utoipa::path(get, path = "/api/v1/activity/export", tag = "activity", security(("bearer" = [])),
+    params(FilterParams, ("format" = Option<String>, Query, description = "csv (default) or xlsx")),
+    responses((status = 200, description = "the file", content_type = "text/csv"),
+               (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn export(
     State(state): State<AppState>,
+    principal: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let filter = parse_filter(&q, &["format"])?;
@@ -208,7 +247,7 @@ async fn export(
     let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(anyhow::Error::from)?;
     let rows = state
         .audit
-        .export(&state.db, &filter, format, tmp.path(), Actor::system("api"))
+        .export(&state.db, &filter, format, tmp.path(), principal.actor())
         .await?;
     let file = tokio::fs::File::open(tmp.path())
         .await
@@ -233,6 +272,9 @@ async fn export(
         .into_response())
 }
 
+/// The newest signed checkpoint of the chain head.
+#[utoipa::path(get, path = "/api/v1/activity/checkpoint", tag = "activity", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 404, body = Problem)))]
 async fn latest_checkpoint(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -244,6 +286,9 @@ async fn latest_checkpoint(
     ))
 }
 
+/// Sign a checkpoint of the chain head now.
+#[utoipa::path(post, path = "/api/v1/activity/checkpoint", tag = "activity", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn sign_checkpoint(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -253,6 +298,11 @@ async fn sign_checkpoint(
     ))
 }
 
+/// An RFC 6962 inclusion proof for one event against a signed checkpoint.
+#[utoipa::path(get, path = "/api/v1/activity/{seq}/proof", tag = "activity", security(("bearer" = [])),
+    params(("seq" = i64, Path, description = "the event's seq")),
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 401, body = Problem),
+               (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn proof(
     State(state): State<AppState>,
     Path(seq): Path<String>,

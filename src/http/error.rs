@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::audit::AuditError;
+use crate::auth::ratelimit::Decision;
+use crate::auth::AuthError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,8 +16,20 @@ pub enum ApiError {
     /// Input that does not parse; names the offending field.
     #[error("{field}: {detail}")]
     BadRequest { field: String, detail: String },
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("forbidden")]
+    Forbidden,
     #[error("not found")]
     NotFound,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("too many requests")]
+    TooManyRequests {
+        detail: String,
+        decision: Option<Decision>,
+        retry_after: u64,
+    },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("service unavailable: {0}")]
@@ -56,7 +70,34 @@ impl From<AuditError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::Unauthorized(e.to_string()),
+            AuthError::InvalidToken | AuthError::SessionEnded => {
+                ApiError::Unauthorized(e.to_string())
+            }
+            AuthError::LockedOut { retry_after } => ApiError::TooManyRequests {
+                detail: e.to_string(),
+                decision: None,
+                retry_after,
+            },
+            AuthError::RateLimited(d) => ApiError::TooManyRequests {
+                detail: "rate limit exceeded".into(),
+                decision: Some(d),
+                retry_after: d.reset_secs.max(1),
+            },
+            AuthError::BadInput { field, detail } => ApiError::bad(field, detail),
+            AuthError::Conflict => ApiError::Conflict(e.to_string()),
+            AuthError::NotFound => ApiError::NotFound,
+            AuthError::Audit(a) => a.into(),
+            AuthError::Other(o) => ApiError::Internal(o),
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -97,12 +138,50 @@ impl IntoResponse for ApiError {
                 format!("{field}: {detail}"),
                 Some(field),
             ),
+            ApiError::Unauthorized(d) => {
+                let mut r = problem(StatusCode::UNAUTHORIZED, "Unauthorized", d, None);
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+                r
+            }
+            ApiError::Forbidden => problem(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "your role may not do this".into(),
+                None,
+            ),
             ApiError::NotFound => problem(
                 StatusCode::NOT_FOUND,
                 "Not Found",
                 "no such resource".into(),
                 None,
             ),
+            ApiError::UnsupportedMediaType => problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type",
+                "send Content-Type: application/json".into(),
+                None,
+            ),
+            ApiError::TooManyRequests {
+                detail,
+                decision,
+                retry_after,
+            } => {
+                let mut r = problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too Many Requests",
+                    detail,
+                    None,
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+                if let Some(d) = decision {
+                    super::guard::rate_headers(r.headers_mut(), &d);
+                }
+                r
+            }
             ApiError::Conflict(d) => problem(StatusCode::CONFLICT, "Conflict", d, None),
             ApiError::Unavailable(d) => problem(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -2,19 +2,22 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use super::AppState;
 use crate::store::activity;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
+/// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, body = Object)))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
@@ -23,6 +26,8 @@ async fn healthz() -> Json<Value> {
 /// is readable. A broken audit chain is reported (and alerted on through the
 /// metric) but does not take the instance out of service: the business keeps
 /// running while the break is investigated.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+    responses((status = 200, body = Object), (status = 503, body = Object)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = state.db.check_ready().await;
     let head = activity::head(&state.db).await;

@@ -4,6 +4,7 @@
 //! backend where they do not.
 
 pub mod activity;
+pub mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub enum StoreError {
     SchemaBehind { found: i64, known: i64 },
     #[error("text contains a NUL byte, which the database cannot store")]
     NulByte,
+    #[error("already exists")]
+    Conflict,
     #[error("the database refused the change: {0}")]
     Refused(String),
     #[error(transparent)]
@@ -355,6 +358,7 @@ fn not_a_database(e: sqlx::Error, label: &str) -> StoreError {
 /// Map a database refusal (trigger or constraint) to a typed error.
 pub(crate) fn refused(e: sqlx::Error) -> StoreError {
     match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict,
         sqlx::Error::Database(d) if !is_fault_code(&d.code().unwrap_or_default()) => {
             StoreError::Refused(d.message().to_owned())
         }

@@ -40,7 +40,7 @@ pub fn postgres_url() -> Option<String> {
 pub struct TestDb {
     pub backend: Backend,
     pub url: String,
-    pub dir: TempDir,
+    pub dir: Arc<TempDir>,
     schema: Option<(String, String)>,
 }
 
@@ -51,7 +51,7 @@ impl TestDb {
             Backend::Sqlite => Some(TestDb {
                 backend,
                 url: format!("sqlite://{}", dir.path().join("pebble.db").display()),
-                dir,
+                dir: Arc::new(dir),
                 schema: None,
             }),
             Backend::Postgres => {
@@ -69,7 +69,7 @@ impl TestDb {
                 Some(TestDb {
                     backend,
                     url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-                    dir,
+                    dir: Arc::new(dir),
                     schema: Some((base, schema)),
                 })
             }
@@ -86,6 +86,17 @@ impl TestDb {
             audit_retention_interval_secs: 0,
             log: "warn".into(),
             ..Settings::default()
+        }
+    }
+
+    /// The same database again, for a second instance; only the original
+    /// cleans up.
+    pub fn reuse(other: &TestDb) -> TestDb {
+        TestDb {
+            backend: other.backend,
+            url: other.url.clone(),
+            dir: other.dir.clone(),
+            schema: None,
         }
     }
 
@@ -156,14 +167,50 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+pub const PASSWORD: &str = "correct horse battery staple";
+
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// The app with one user per role (`admin@test.in`, `sales@test.in`, …, all
+/// with `PASSWORD`), after `tweak` adjusts its settings.
+pub async fn spawn_app_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
     let db = TestDb::new(backend).await?;
-    let clock = Arc::new(ManualClock::new(t0()));
+    let mut settings = db.settings();
+    settings.login_rate_limit_per_minute = 1000;
+    tweak(&mut settings);
+    spawn_on(db, settings, Arc::new(ManualClock::new(t0()))).await
+}
+
+/// The app on an existing database (e.g. a second instance).
+pub async fn spawn_on(db: TestDb, settings: Settings, clock: Arc<ManualClock>) -> Option<TestApp> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app = Application::build(db.settings(), clock.clone(), listener, metrics_listener)
+    let app = Application::build(settings, clock.clone(), listener, metrics_listener)
         .await
         .expect("application builds");
+    for role in pebble_core::access::Role::ALL {
+        let email = format!("{}@test.in", role.as_str().replace('_', "-"));
+        match app
+            .state()
+            .auth
+            .create_user(
+                pebble_core::audit::Actor::system("test"),
+                &email,
+                role.as_str(),
+                role,
+                PASSWORD,
+            )
+            .await
+        {
+            Ok(_) | Err(pebble::auth::AuthError::Conflict) => {}
+            Err(e) => panic!("creating {email}: {e}"),
+        }
+    }
     let (addr, metrics_addr, state) = (app.addr(), app.metrics_addr(), app.state().clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
@@ -186,12 +233,61 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    /// Sign in as `email` and return the whole token response.
+    pub async fn login_as(&self, email: &str, password: &str) -> reqwest::Response {
         self.client
-            .get(self.url(path))
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
             .send()
             .await
             .expect("request")
+    }
+
+    /// An access token for the test user of `role`.
+    pub async fn token(&self, role: pebble_core::access::Role) -> String {
+        let email = format!("{}@test.in", role.as_str().replace('_', "-"));
+        let r = self.login_as(&email, PASSWORD).await;
+        assert_eq!(r.status().as_u16(), 200, "login as {email}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An access token for the test administrator.
+    pub async fn admin(&self) -> String {
+        self.token(pebble_core::access::Role::Admin).await
+    }
+
+    pub async fn get_with(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET as the test administrator.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let token = self.admin().await;
+        self.get_with(&token, path).await
+    }
+
+    pub async fn post_json(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {

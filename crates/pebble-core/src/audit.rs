@@ -413,7 +413,11 @@ pub fn seal(
         hash: String::new(),
         redacted_at: None,
     };
-    event.hash = hex::encode(chain_hash(prev_hash, &ChainFields::of(&event), &payload_hash));
+    event.hash = hex::encode(chain_hash(
+        prev_hash,
+        &ChainFields::of(&event),
+        &payload_hash,
+    ));
     event
 }
 
@@ -445,7 +449,9 @@ impl ChainBreak {
     /// The first sequence number that is not trustworthy.
     pub fn seq(&self) -> i64 {
         match self {
-            ChainBreak::Missing { expected, .. } | ChainBreak::Reordered { expected, .. } => *expected,
+            ChainBreak::Missing { expected, .. } | ChainBreak::Reordered { expected, .. } => {
+                *expected
+            }
             ChainBreak::BrokenLink { seq }
             | ChainBreak::Changed { seq }
             | ChainBreak::PayloadChanged { seq }
@@ -510,7 +516,9 @@ impl ChainVerifier {
             Some(p) if sha256(p.as_bytes()) != payload_hash => {
                 return Err(ChainBreak::PayloadChanged { seq: e.seq })
             }
-            None if e.redacted_at.is_none() => return Err(ChainBreak::PayloadMissing { seq: e.seq }),
+            None if e.redacted_at.is_none() => {
+                return Err(ChainBreak::PayloadMissing { seq: e.seq })
+            }
             _ => {}
         }
         if chain_hash(&prev, &ChainFields::of(e), &payload_hash) != hash {
@@ -601,7 +609,13 @@ mod tests {
                     json!({"subject": format!("hello {seq}"), "b": 1, "a": [1, 2]}),
                     at(1_700_000_000 + seq),
                 );
-                let stored = seal(&ev, seq, format!("id-{seq}"), at(1_700_000_100 + seq), &prev);
+                let stored = seal(
+                    &ev,
+                    seq,
+                    format!("id-{seq}"),
+                    at(1_700_000_100 + seq),
+                    &prev,
+                );
                 prev = parse_hash(&stored.hash).unwrap();
                 stored
             })
@@ -623,7 +637,8 @@ mod tests {
 
     #[test]
     fn canonical_payload_sorts_keys_and_drops_whitespace() {
-        let v: serde_json::Value = serde_json::from_str(r#"{ "z": 1, "a": {"y": true, "b": null} }"#).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{ "z": 1, "a": {"y": true, "b": null} }"#).unwrap();
         assert_eq!(canonical_payload(&v), r#"{"a":{"b":null,"y":true},"z":1}"#);
     }
 
@@ -645,14 +660,26 @@ mod tests {
     fn a_deleted_event_is_reported_missing() {
         let mut c = chain(10);
         c.remove(4);
-        assert_eq!(verify(&c), Err(ChainBreak::Missing { expected: 5, found: 6 }));
+        assert_eq!(
+            verify(&c),
+            Err(ChainBreak::Missing {
+                expected: 5,
+                found: 6
+            })
+        );
     }
 
     #[test]
     fn swapped_events_are_reported_reordered() {
         let mut c = chain(10);
         c.swap(3, 4);
-        assert_eq!(verify(&c), Err(ChainBreak::Missing { expected: 4, found: 5 }));
+        assert_eq!(
+            verify(&c),
+            Err(ChainBreak::Missing {
+                expected: 4,
+                found: 5
+            })
+        );
         let mut c = chain(10);
         let (a, b) = (c[3].seq, c[4].seq);
         c[3].seq = b;
@@ -688,7 +715,10 @@ mod tests {
         }
         assert_eq!(
             check_anchor(v.verified(), &anchor, at_anchor.as_ref()),
-            Err(ChainBreak::Truncated { last: 8, checkpoint: 10 })
+            Err(ChainBreak::Truncated {
+                last: 8,
+                checkpoint: 10
+            })
         );
     }
 
@@ -699,8 +729,14 @@ mod tests {
             RetentionClass::OneYear.expires_at(occurred),
             Utc.with_ymd_and_hms(2025, 2, 28, 12, 0, 0).unwrap()
         );
-        assert_eq!(EventType::TallyLookup.retention_class(), RetentionClass::OneYear);
-        assert_eq!(EventType::DraftApproved.retention_class(), RetentionClass::SevenYears);
+        assert_eq!(
+            EventType::TallyLookup.retention_class(),
+            RetentionClass::OneYear
+        );
+        assert_eq!(
+            EventType::DraftApproved.retention_class(),
+            RetentionClass::SevenYears
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Everything here is pure so that it can be tested exhaustively and reused by
 //! every adapter (SQLite, PostgreSQL, HTTP, CLI) without dragging them in.
 
+pub mod access;
 pub mod audit;
 pub mod identifiers;
 pub mod merkle;

@@ -50,7 +50,7 @@ impl Decoded<'_> {
 }
 
 /// Sniffs the encoding, decodes strictly, and removes what XML 1.0 forbids.
-pub fn decode(body: &[u8], limits: &Limits) -> Result<Decoded<'_>, TallyError> {
+pub fn decode<'b>(body: &'b [u8], limits: &Limits) -> Result<Decoded<'b>, TallyError> {
     if body.len() > limits.max_body_bytes {
         return Err(TallyError::TooLarge {
             len: body.len(),
@@ -73,7 +73,12 @@ pub fn decode(body: &[u8], limits: &Limits) -> Result<Decoded<'_>, TallyError> {
     let first = text.trim_start();
     if !first.starts_with('<') {
         return Err(TallyError::NotXml {
-            snippet: first.chars().take(60).collect(),
+            snippet: first
+                .chars()
+                .take(60)
+                .collect::<String>()
+                .trim_end()
+                .to_string(),
         });
     }
     Ok(Decoded { text, encoding })
@@ -109,7 +114,10 @@ fn declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
     let decl = &head[..end];
     let at = decl.windows(8).position(|w| w == b"encoding")?;
     let rest = &decl[at + 8..];
-    let rest = rest.trim_ascii_start().strip_prefix(b"=")?.trim_ascii_start();
+    let rest = rest
+        .trim_ascii_start()
+        .strip_prefix(b"=")?
+        .trim_ascii_start();
     let quote = *rest.first()?;
     let rest = rest.get(1..)?;
     let label = &rest[..rest.iter().position(|b| *b == quote)?];
@@ -123,25 +131,32 @@ fn declared_encoding(body: &[u8]) -> Option<&'static Encoding> {
 /// is the common case for UTF-16 bodies without system names.
 pub(crate) fn sanitize(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
-    let needs_work = bytes
-        .iter()
-        .any(|&b| is_forbidden_control(u32::from(b)) || b == b'&');
-    if !needs_work {
+    // A branch-free fold, so the common no-control case is one vectorised pass.
+    let has_controls = bytes.iter().fold(false, |found, &b| {
+        found | is_forbidden_control(u32::from(b))
+    });
+    if !has_controls && !text.contains("&#") {
         return Cow::Borrowed(text);
     }
+    let next_candidate = |from: usize| -> Option<usize> {
+        if has_controls {
+            bytes[from..]
+                .iter()
+                .position(|&b| b == b'&' || is_forbidden_control(u32::from(b)))
+                .map(|p| p + from)
+        } else {
+            text[from..].find("&#").map(|p| p + from)
+        }
+    };
     let mut out = String::with_capacity(text.len());
     let mut kept_from = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let removed = if is_forbidden_control(u32::from(b)) {
-            Some((b, i + 1))
-        } else if b == b'&' {
-            char_reference(&bytes[i..]).and_then(|(code, len)| {
-                is_forbidden_control(code).then_some((code as u8, i + len))
-            })
+    let mut from = 0;
+    while let Some(i) = next_candidate(from) {
+        let removed = if bytes[i] == b'&' {
+            char_reference(&bytes[i..])
+                .and_then(|(code, len)| is_forbidden_control(code).then_some((code, i + len)))
         } else {
-            None
+            Some((u32::from(bytes[i]), i + 1))
         };
         match removed {
             Some((code, mut end)) => {
@@ -150,9 +165,9 @@ pub(crate) fn sanitize(text: &str) -> Cow<'_, str> {
                 }
                 out.push_str(&text[kept_from..i]);
                 kept_from = end;
-                i = end;
+                from = end;
             }
-            None => i += 1,
+            None => from = i + 1,
         }
     }
     if kept_from == 0 {
@@ -212,7 +227,10 @@ mod tests {
         assert_eq!(decoded.encoding_name(), "windows-1252");
         assert!(decoded.text().contains('€'));
         let lying = b"<?xml version=\"1.0\" encoding=\"utf-16\"?><A/>";
-        assert_eq!(decode(lying, &Limits::default()).unwrap().encoding_name(), "UTF-8");
+        assert_eq!(
+            decode(lying, &Limits::default()).unwrap().encoding_name(),
+            "UTF-8"
+        );
     }
 
     #[test]
@@ -222,7 +240,9 @@ mod tests {
         body.push(b'<');
         assert_eq!(
             decode(&body, &Limits::default()).unwrap_err(),
-            TallyError::MalformedEncoding { encoding: "UTF-16LE" }
+            TallyError::MalformedEncoding {
+                encoding: "UTF-16LE"
+            }
         );
     }
 
@@ -232,7 +252,10 @@ mod tests {
         assert_eq!(sanitize("<P>&#x4;Primary</P>"), "<P>Primary</P>");
         assert_eq!(sanitize("a\u{1}b\u{0}c\u{1F}d"), "abcd");
         assert_eq!(sanitize("a&#31;b&#x1b;c&#0;d"), "abcd");
-        assert_eq!(sanitize("keep&#9;&#10;&#13;&#8377;&amp;\t\r\n"), "keep&#9;&#10;&#13;&#8377;&amp;\t\r\n");
+        assert_eq!(
+            sanitize("keep&#9;&#10;&#13;&#8377;&amp;\t\r\n"),
+            "keep&#9;&#10;&#13;&#8377;&amp;\t\r\n"
+        );
         assert!(matches!(sanitize("plain"), Cow::Borrowed(_)));
         assert!(matches!(sanitize("a &amp; b"), Cow::Borrowed(_)));
         assert_eq!(sanitize("&#4"), "&#4");
@@ -246,8 +269,14 @@ mod tests {
             decode(b"<A></A>", &limits).unwrap_err(),
             TallyError::TooLarge { len: 7, limit: 4 }
         );
-        assert_eq!(decode(b"", &Limits::default()).unwrap_err(), TallyError::EmptyBody);
-        assert_eq!(decode(&[0xFF, 0xFE, 0x20, 0], &Limits::default()).unwrap_err(), TallyError::EmptyBody);
+        assert_eq!(
+            decode(b"", &Limits::default()).unwrap_err(),
+            TallyError::EmptyBody
+        );
+        assert_eq!(
+            decode(&[0xFF, 0xFE, 0x20, 0], &Limits::default()).unwrap_err(),
+            TallyError::EmptyBody
+        );
         assert!(matches!(
             decode(b"HTTP/1.1 502 Bad Gateway", &Limits::default()).unwrap_err(),
             TallyError::NotXml { .. }

@@ -33,7 +33,7 @@ pub enum TallyError {
 
     /// The body is XML-like but not well formed.
     #[error("malformed XML at byte {position}: {message}")]
-    Xml { position: usize, message: String },
+    Xml { position: u64, message: String },
 
     /// The document ended while elements were still open: the connection was cut
     /// or Tally stopped writing mid-export.
@@ -61,9 +61,9 @@ pub enum TallyError {
     #[error("Tally raised an exception: {message}")]
     Exception { message: String },
 
-    /// `HEADER/STATUS` was 0 without a `LINEERROR`; Tally.NET puts its reason in
-    /// `DATA/STATUS/MSG.LIST/MSG`.
-    #[error("Tally answered STATUS 0 (code {code:?}): {message:?}")]
+    /// `HEADER/STATUS` was 0 without a `LINEERROR`, or Tally.NET put a fault
+    /// in `DATA/STATUS/CODE` and `MSG.LIST/MSG`.
+    #[error("Tally rejected the request (code {code:?}): {message:?}")]
     Rejected {
         code: Option<String>,
         message: Option<String>,

@@ -339,7 +339,9 @@ impl RowBuilder for LedgerBuilder {
                     return Ok(());
                 };
                 match leaf {
-                    Tag::ApplicableFrom => *from = field("APPLICABLEFROM", value::parse_date(text))?,
+                    Tag::ApplicableFrom => {
+                        *from = field("APPLICABLEFROM", value::parse_date(text))?
+                    }
                     Tag::State => *state = system_field(text),
                     _ => {}
                 }
@@ -352,11 +354,20 @@ impl RowBuilder for LedgerBuilder {
     fn finish(self, name_attribute: Option<String>) -> Result<Ledger, TallyError> {
         let (name, aliases) = self.names.resolve(name_attribute, Self::RECORD)?;
         let gstin = self.party_gstin.or_else(|| {
-            latest(self.registrations.iter().map(|r| (r.applicable_from, r.gstin.as_ref())))
-                .cloned()
+            latest(
+                self.registrations
+                    .iter()
+                    .map(|r| (r.applicable_from, r.gstin.as_ref())),
+            )
+            .cloned()
         });
         let state = self.state.or_else(|| {
-            latest(self.mailing_states.iter().map(|(from, s)| (*from, s.as_ref()))).cloned()
+            latest(
+                self.mailing_states
+                    .iter()
+                    .map(|(from, s)| (*from, s.as_ref())),
+            )
+            .cloned()
         });
         Ok(Ledger {
             name,
@@ -449,9 +460,12 @@ fn latest<'a>(
 ) -> Option<&'a String> {
     entries
         .filter_map(|(from, v)| v.map(|v| (from, v)))
-        .fold(None, |best: Option<(Option<NaiveDate>, &String)>, (from, v)| match best {
-            Some((best_from, _)) if best_from > from => best,
-            _ => Some((from, v)),
-        })
+        .fold(
+            None,
+            |best: Option<(Option<NaiveDate>, &String)>, (from, v)| match best {
+                Some((best_from, _)) if best_from > from => best,
+                _ => Some((from, v)),
+            },
+        )
         .map(|(_, v)| v)
 }

@@ -6,8 +6,7 @@
 //! `EXCEPTION`, STATUS 0, the empty stub collection) and yields it as an error
 //! in place of rows.
 
-use std::marker::PhantomData;
-
+use quick_xml::errors::IllFormedError;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
@@ -74,8 +73,9 @@ pub struct Rows<'a, T: Record> {
     tags: Vec<Tag>,
     /// Per open element: has it had a child element (so its text is not a value)?
     has_children: Vec<bool>,
-    /// Escaped text of the innermost element since its start tag.
-    raw_text: String,
+    input: &'a str,
+    /// Unescaped text of the innermost element since its start tag.
+    text: String,
     root_seen: bool,
     /// Index in `tags` of the row element being read.
     row_at: Option<usize>,
@@ -88,21 +88,21 @@ pub struct Rows<'a, T: Record> {
     container_seen: bool,
     company_is_real: bool,
     done: bool,
-    _record: PhantomData<T>,
 }
 
 impl<'a, T: Record> Rows<'a, T> {
     fn new(text: &'a str) -> Rows<'a, T> {
         let mut reader = Reader::from_str(text);
-        reader
-            .expand_empty_elements(true)
-            .trim_text(false)
-            .check_end_names(true);
+        let config = reader.config_mut();
+        config.expand_empty_elements = true;
+        config.check_end_names = true;
+        config.trim_text(false);
         Rows {
             reader,
             tags: Vec::new(),
             has_children: Vec::new(),
-            raw_text: String::new(),
+            input: text,
+            text: String::new(),
             root_seen: false,
             row_at: None,
             row_name: None,
@@ -114,7 +114,6 @@ impl<'a, T: Record> Rows<'a, T> {
             container_seen: false,
             company_is_real: false,
             done: false,
-            _record: PhantomData,
         }
     }
 
@@ -137,8 +136,7 @@ impl<'a, T: Record> Rows<'a, T> {
         loop {
             let event = match self.reader.read_event() {
                 Ok(event) => event,
-                Err(quick_xml::Error::UnexpectedEof(_)) => return Err(self.truncated()),
-                Err(e) => return Err(self.xml_error(e)),
+                Err(e) => return Err(self.read_error(e)),
             };
             match event {
                 Event::Start(start) => {
@@ -161,21 +159,24 @@ impl<'a, T: Record> Rows<'a, T> {
                     let parent = self.tags.last().copied();
                     self.tags.push(tag);
                     self.has_children.push(false);
-                    self.raw_text.clear();
+                    self.text.clear();
                     if let Some(row_at) = self.row_at {
                         self.builder.start(&self.tags[row_at + 1..]);
                     } else if tag == T::TAG
                         && matches!(parent, Some(Tag::Collection | Tag::TallyMessage))
                     {
-                        if self.status_zero {
+                        if self.status_zero || self.net_code.is_some() {
                             return Err(self.rejected());
                         }
                         self.row_at = Some(self.tags.len() - 1);
                         self.row_name = match start.try_get_attribute("NAME") {
                             Ok(Some(attr)) => Some(
-                                attr.unescape_value_with(resolve_entity)
-                                    .map_err(|e| self.xml_error(e))?
-                                    .into_owned(),
+                                attr.decode_and_unescape_value_with(
+                                    self.reader.decoder(),
+                                    resolve_entity,
+                                )
+                                .map_err(|e| self.xml_error(e))?
+                                .into_owned(),
                             ),
                             Ok(None) => None,
                             Err(e) => return Err(self.xml_error(e)),
@@ -187,7 +188,7 @@ impl<'a, T: Record> Rows<'a, T> {
                     }
                 }
                 Event::Text(text) => {
-                    let text = self.reader.decoder().decode(&text).map_err(|e| self.xml_error(e))?;
+                    let text = text.decode().map_err(|e| self.xml_error(e))?;
                     if self.tags.is_empty() {
                         if !text.trim().is_empty() {
                             return Err(if self.root_seen {
@@ -199,12 +200,28 @@ impl<'a, T: Record> Rows<'a, T> {
                             });
                         }
                     } else {
-                        self.raw_text.push_str(&text);
+                        self.text.push_str(&text);
+                    }
+                }
+                Event::GeneralRef(reference) => {
+                    if self.tags.is_empty() {
+                        return Err(self.xml_error("reference outside the root element"));
+                    }
+                    if let Some(c) = reference
+                        .resolve_char_ref()
+                        .map_err(|e| self.xml_error(e))?
+                    {
+                        self.text.push(c);
+                    } else {
+                        let name = reference.decode().map_err(|e| self.xml_error(e))?;
+                        let value = resolve_entity(&name)
+                            .ok_or_else(|| self.xml_error(format!("unknown entity &{name};")))?;
+                        self.text.push_str(value);
                     }
                 }
                 Event::CData(data) => {
-                    let data = self.reader.decoder().decode(&data).map_err(|e| self.xml_error(e))?;
-                    self.raw_text.push_str(&quick_xml::escape::escape(&data));
+                    let data = data.decode().map_err(|e| self.xml_error(e))?;
+                    self.text.push_str(&data);
                 }
                 Event::End(_) => {
                     if let Some(row) = self.end_element()? {
@@ -218,42 +235,59 @@ impl<'a, T: Record> Rows<'a, T> {
         }
     }
 
+    /// A syntax error at the very end of the input means the body was cut.
+    fn read_error(&self, error: quick_xml::Error) -> TallyError {
+        let at_end = match &error {
+            quick_xml::Error::Syntax(_) => true,
+            quick_xml::Error::IllFormed(IllFormedError::UnclosedReference) => {
+                let from = usize::try_from(self.reader.error_position()).unwrap_or(usize::MAX);
+                self.input
+                    .get(from..)
+                    .is_some_and(|rest| !rest.contains(['<', ';']))
+            }
+            _ => false,
+        };
+        if at_end {
+            self.truncated()
+        } else {
+            self.xml_error(error)
+        }
+    }
+
     fn end_element(&mut self) -> Result<Option<T>, TallyError> {
         let (Some(&tag), Some(has_children)) = (self.tags.last(), self.has_children.pop()) else {
             return Err(self.xml_error("end tag without start tag"));
         };
-        let text = if has_children {
-            String::new()
-        } else {
-            quick_xml::escape::unescape_with(&self.raw_text, resolve_entity)
-                .map_err(|e| self.xml_error(e))?
-                .into_owned()
-        };
-        self.raw_text.clear();
+        // An element with children has no value of its own.
+        let text = if has_children { "" } else { self.text.as_str() };
         let depth = self.tags.len() - 1;
         if let Some(row_at) = self.row_at {
             if depth > row_at {
                 if !has_children {
                     let path = &self.tags[row_at + 1..];
-                    if let Err((field, reason)) = self.builder.leaf(path, &text) {
+                    if let Err((field, reason)) = self.builder.leaf(path, text) {
                         return Err(TallyError::InvalidValue {
                             record: T::Builder::RECORD,
                             name: self.row_name.clone().unwrap_or_default(),
                             field,
-                            value: text,
+                            value: text.to_string(),
                             reason,
                         });
                     }
                 }
+                self.text.clear();
                 self.tags.pop();
                 return Ok(None);
             }
+            self.text.clear();
             self.tags.pop();
             self.row_at = None;
             self.rows += 1;
             let builder = std::mem::take(&mut self.builder);
             return builder.finish(self.row_name.take()).map(Some);
         }
+        let text = std::mem::take(&mut self.text);
+        let text = if has_children { String::new() } else { text };
         self.tags.pop();
         let parent = self.tags.last().copied();
         match tag {
@@ -283,12 +317,12 @@ impl<'a, T: Record> Rows<'a, T> {
                     message: text.trim().to_string(),
                 })
             }
-            _ if parent == Some(Tag::CmpInfo) => {
-                // A live company has at least the default Cash and Profit &
-                // Loss ledgers, so one non-zero counter proves it is real.
-                if text.trim().parse::<u64>().is_ok_and(|n| n > 0) {
-                    self.company_is_real = true;
-                }
+            // A live company has at least the default Cash and Profit & Loss
+            // ledgers, so one non-zero CMPINFO counter proves it is real.
+            _ if parent == Some(Tag::CmpInfo)
+                && text.trim().parse::<u64>().is_ok_and(|n| n > 0) =>
+            {
+                self.company_is_real = true;
             }
             _ => {}
         }
@@ -313,7 +347,7 @@ impl<'a, T: Record> Rows<'a, T> {
                 snippet: String::new(),
             });
         }
-        if self.status_zero {
+        if self.status_zero || self.net_code.is_some() {
             return Err(self.rejected());
         }
         if self.rows == 0 {
@@ -350,10 +384,13 @@ impl<T: Record> Iterator for Rows<'_, T> {
     }
 }
 
-/// `&tab;` is not an XML entity, but DBL strips it from Tally output, so Tally
-/// writes it; read it as the tab it stands for.
-fn resolve_entity(entity: &str) -> Option<&'static str> {
-    (entity == "tab").then_some("\t")
+/// The XML entities, plus `&tab;`: not XML, but DBL strips it from Tally
+/// output, so Tally writes it; read it as the tab it stands for.
+pub(crate) fn resolve_entity(entity: &str) -> Option<&'static str> {
+    match entity {
+        "tab" => Some("\t"),
+        _ => quick_xml::escape::resolve_xml_entity(entity),
+    }
 }
 
 /// The two LINEERROR texts with a known meaning get their own variants.

@@ -35,8 +35,10 @@ pub enum ValueError {
     BadLogical,
 }
 
-/// Digits an [`i128`] mantissa holds with room to spare.
+/// Digits an [`i128`] mantissa holds with room to spare, so negation and
+/// rescaling checks can never overflow.
 const MAX_DIGITS: usize = 36;
+const MAX_MANTISSA: u128 = 10u128.pow(MAX_DIGITS as u32) - 1;
 
 /// An exact decimal number: `mantissa × 10^-scale`.
 ///
@@ -56,9 +58,10 @@ impl Decimal {
         scale: 0,
     };
 
-    /// `None` when the scale is beyond what the mantissa can carry.
+    /// `None` beyond 36 digits or a scale of 36.
     pub fn new(mantissa: i128, scale: u32) -> Option<Decimal> {
-        (scale as usize <= MAX_DIGITS).then_some(Decimal { mantissa, scale })
+        (scale as usize <= MAX_DIGITS && mantissa.unsigned_abs() <= MAX_MANTISSA)
+            .then_some(Decimal { mantissa, scale })
     }
 
     pub fn mantissa(self) -> i128 {
@@ -244,7 +247,10 @@ impl Quantity {
 
     /// True for the blank balance Tally prints for items that never moved.
     pub fn is_blank(&self) -> bool {
-        self.value.is_zero() && self.unit.is_none() && self.tail.is_empty() && self.alternate.is_none()
+        self.value.is_zero()
+            && self.unit.is_none()
+            && self.tail.is_empty()
+            && self.alternate.is_none()
     }
 
     pub fn parse(text: &str) -> Result<Quantity, ValueError> {
@@ -532,7 +538,7 @@ impl fmt::Display for Amount {
 }
 
 /// Tally's `Number` type as used for AlterIDs and counters: `" 939"`.
-pub fn parse_number(text: &str) -> Result<Option<u64>, ValueError> {
+pub(crate) fn parse_number(text: &str) -> Result<Option<u64>, ValueError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -540,11 +546,13 @@ pub fn parse_number(text: &str) -> Result<Option<u64>, ValueError> {
     if !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ValueError::NotANumber);
     }
-    text.parse().map(Some).map_err(|_| ValueError::TooManyDigits)
+    text.parse()
+        .map(Some)
+        .map_err(|_| ValueError::TooManyDigits)
 }
 
 /// Tally's `Logical` type: `Yes` / `No` / blank.
-pub fn parse_logical(text: &str) -> Result<Option<bool>, ValueError> {
+pub(crate) fn parse_logical(text: &str) -> Result<Option<bool>, ValueError> {
     match text.trim() {
         "" => Ok(None),
         "Yes" => Ok(Some(true)),
@@ -554,7 +562,7 @@ pub fn parse_logical(text: &str) -> Result<Option<bool>, ValueError> {
 }
 
 /// Tally's `Date` type in XML: `YYYYMMDD`, blank for none.
-pub fn parse_date(text: &str) -> Result<Option<NaiveDate>, ValueError> {
+pub(crate) fn parse_date(text: &str) -> Result<Option<NaiveDate>, ValueError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -633,11 +641,7 @@ fn parse_money(s: &str) -> Result<(bool, Option<String>, Decimal), ValueError> {
         None => (false, prefix),
     };
     let value: Decimal = number.parse()?;
-    Ok((
-        negative || inner_negative,
-        non_empty(prefix.trim()),
-        value,
-    ))
+    Ok((negative || inner_negative, non_empty(prefix.trim()), value))
 }
 
 fn write_money(
@@ -683,6 +687,16 @@ mod tests {
     }
 
     #[test]
+    fn decimals_refuse_mantissas_that_could_overflow() {
+        assert_eq!(Decimal::new(i128::MIN, 0), None);
+        assert_eq!(Decimal::new(5, 37), None);
+        assert_eq!(
+            Decimal::new(-25, 1).map(|d| (-d).to_string()),
+            Some("2.5".into())
+        );
+    }
+
+    #[test]
     fn decimals_serialize_as_strings() {
         let json = serde_json::to_string(&d("0.10")).unwrap();
         assert_eq!(json, "\"0.10\"");
@@ -691,8 +705,14 @@ mod tests {
 
     #[test]
     fn quantities_in_every_published_shape() {
-        assert_eq!(Quantity::parse(" 120 Nos"), Ok(Quantity::new(d("120"), "Nos")));
-        assert_eq!(Quantity::parse("-23 nos"), Ok(Quantity::new(d("-23"), "nos")));
+        assert_eq!(
+            Quantity::parse(" 120 Nos"),
+            Ok(Quantity::new(d("120"), "Nos"))
+        );
+        assert_eq!(
+            Quantity::parse("-23 nos"),
+            Ok(Quantity::new(d("-23"), "nos"))
+        );
         assert_eq!(Quantity::parse("(-)5 Kg"), Ok(Quantity::new(d("-5"), "Kg")));
         assert_eq!(Quantity::parse(""), Ok(Quantity::zero()));
         assert_eq!(Quantity::parse("   "), Ok(Quantity::zero()));
@@ -709,10 +729,22 @@ mod tests {
         );
         let compound = Quantity::parse("-30 Box 5.5 Nos").unwrap();
         assert_eq!(compound.value, d("-30"));
-        assert_eq!(compound.tail, vec![UnitPart { value: d("-5.5"), unit: "Nos".into() }]);
+        assert_eq!(
+            compound.tail,
+            vec![UnitPart {
+                value: d("-5.5"),
+                unit: "Nos".into()
+            }]
+        );
         assert_eq!(compound.to_string(), "-30 Box 5.5 Nos");
         let alt = Quantity::parse(" 1000 Nos =  100 Boxes").unwrap();
-        assert_eq!(alt.alternate, Some(UnitPart { value: d("100"), unit: "Boxes".into() }));
+        assert_eq!(
+            alt.alternate,
+            Some(UnitPart {
+                value: d("100"),
+                unit: "Boxes".into()
+            })
+        );
         assert_eq!(alt.to_tally_string(), " 1000 Nos =  100 Boxes");
     }
 
@@ -733,14 +765,20 @@ mod tests {
 
     #[test]
     fn rates_plain_and_forex() {
-        assert_eq!(Rate::parse("250.00/Nos"), Ok(Some(Rate::new(d("250.00"), "Nos"))));
+        assert_eq!(
+            Rate::parse("250.00/Nos"),
+            Ok(Some(Rate::new(d("250.00"), "Nos")))
+        );
         assert_eq!(Rate::parse(""), Ok(None));
         let forex = Rate::parse("$ 200.0000 = ₹ 8500.00/Nos").unwrap().unwrap();
         assert_eq!(forex.amount, d("8500"));
         assert_eq!(forex.currency.as_deref(), Some("₹"));
         assert_eq!(
             forex.forex,
-            Some(Money { currency: Some("$".into()), amount: d("200") })
+            Some(Money {
+                currency: Some("$".into()),
+                amount: d("200")
+            })
         );
         assert_eq!(forex.to_string(), "$ 200.0000 = ₹ 8500.00/Nos");
         assert_eq!(Rate::parse("abc/Nos"), Err(ValueError::NotANumber));
@@ -767,14 +805,21 @@ mod tests {
         let forex = a.forex.clone().unwrap();
         assert_eq!(forex.amount.amount, d("4875"));
         assert_eq!(forex.rate_of_exchange.unwrap().amount, d("38342.6231"));
-        assert_eq!(a.to_string(), "$ 4875.0000 @ ₹ 38342.6231/$  = ₹ 186920287.61");
+        assert_eq!(
+            a.to_string(),
+            "$ 4875.0000 @ ₹ 38342.6231/$  = ₹ 186920287.61"
+        );
 
-        let debit = Amount::parse("-$ 10000.0000 @  = -₹ 425000.00").unwrap().unwrap();
+        let debit = Amount::parse("-$ 10000.0000 @  = -₹ 425000.00")
+            .unwrap()
+            .unwrap();
         assert!(debit.is_debit);
         assert_eq!(debit.value, d("425000"));
         assert_eq!(debit.forex.unwrap().rate_of_exchange, None);
 
-        let brief = Amount::parse("$ 10.00 @ ₹ 83.00/$ = ₹ 830.00").unwrap().unwrap();
+        let brief = Amount::parse("$ 10.00 @ ₹ 83.00/$ = ₹ 830.00")
+            .unwrap()
+            .unwrap();
         assert_eq!(brief.value.to_scaled(2), Some(83000));
     }
 

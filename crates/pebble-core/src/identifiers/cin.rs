@@ -14,8 +14,8 @@ use std::ops::ControlFlow;
 
 use serde::Serialize;
 
-use super::error::{CharClass, Code, FirstError, IdError, Sink};
-use super::normalize::{check_classes, Compact};
+use super::error::{CharClass, Code, IdError, Sink};
+use super::normalize::{check_classes, parse_first, Compact};
 use super::report::Info;
 use super::state::{cin_state, GstState};
 
@@ -71,10 +71,7 @@ const OWNERSHIPS: [(&[u8; 3], Ownership); 12] = [
 impl Ownership {
     /// The ownership for a CIN's three-letter code (upper case).
     pub fn from_code(code: &str) -> Option<Self> {
-        OWNERSHIPS
-            .iter()
-            .find(|(c, _)| c.as_slice() == code.as_bytes())
-            .map(|&(_, o)| o)
+        ownership(code.as_bytes())
     }
 
     pub fn code(self) -> &'static str {
@@ -113,13 +110,16 @@ impl Ownership {
 }
 
 fn ownership(b: &[u8]) -> Option<Ownership> {
-    OWNERSHIPS.iter().find(|(c, _)| c.as_slice() == b).map(|&(_, o)| o)
+    OWNERSHIPS
+        .iter()
+        .find(|(c, _)| c.as_slice() == b)
+        .map(|&(_, o)| o)
 }
 
 fn year(b: &[u8; LEN]) -> Option<u16> {
-    b[8..12]
-        .iter()
-        .try_fold(0u16, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + u16::from(d - b'0')))
+    b[8..12].iter().try_fold(0u16, |acc, &d| {
+        d.is_ascii_digit().then(|| acc * 10 + u16::from(d - b'0'))
+    })
 }
 
 /// Checks a CIN. `current_year` comes from the caller because the core has no
@@ -190,14 +190,7 @@ impl Cin {
     /// Validates a CIN, stopping at the first problem. `current_year` bounds
     /// the year of incorporation (the core reads no clock).
     pub fn parse(input: &str, current_year: i32) -> Result<Self, IdError> {
-        let compact = Compact::new(input);
-        let mut first = FirstError::default();
-        let _ = check(&compact, current_year, &mut first);
-        match (first.0, compact.exact::<LEN>()) {
-            (None, Some(bytes)) => Ok(Self(bytes)),
-            (Some(e), _) => Err(e),
-            (None, None) => Err(IdError::Empty),
-        }
+        parse_first(input, |c, sink| check(c, current_year, sink)).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -259,14 +252,8 @@ pub struct Llpin([u8; LLPIN_LEN + 1]);
 impl Llpin {
     /// Validates an LLPIN, stopping at the first problem.
     pub fn parse(input: &str) -> Result<Self, IdError> {
-        let compact = Compact::new(input);
-        let mut first = FirstError::default();
-        let _ = check_llpin(&compact, &mut first);
-        match (first.0, compact.exact::<LLPIN_LEN>()) {
-            (None, Some(b)) => Ok(Self([b[0], b[1], b[2], b'-', b[3], b[4], b[5], b[6]])),
-            (Some(e), _) => Err(e),
-            (None, None) => Err(IdError::Empty),
-        }
+        let b: [u8; LLPIN_LEN] = parse_first(input, check_llpin)?;
+        Ok(Self([b[0], b[1], b[2], b'-', b[3], b[4], b[5], b[6]]))
     }
 
     pub fn as_str(&self) -> &str {

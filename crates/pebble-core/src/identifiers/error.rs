@@ -112,9 +112,7 @@ pub enum IdError {
     },
     #[error("unknown state code {code}: GSTIN state codes are 01-38, 97 and 99")]
     UnknownStateCode { code: Code<2> },
-    #[error(
-        "OIDAR registrations (OS at positions 13-14) carry state code 99, found {found}"
-    )]
+    #[error("OIDAR registrations (OS at positions 13-14) carry state code 99, found {found}")]
     OidarStateCode { found: Code<2> },
     #[error(
         "unknown PAN holder type '{found}' at position {position}: expected one of A B C F G H J L P T"
@@ -132,7 +130,9 @@ pub enum IdError {
         "unknown registration type {found} at positions 13-14: expected NR or NF (non-resident taxable person), OS (OIDAR), UN or ON (UIN holder)"
     )]
     SpecialRegistrationType { found: Code<2> },
-    #[error("check character mismatch at position {position}: expected '{expected}', found '{found}'")]
+    #[error(
+        "check character mismatch at position {position}: expected '{expected}', found '{found}'"
+    )]
     CheckCharacter {
         position: usize,
         expected: char,

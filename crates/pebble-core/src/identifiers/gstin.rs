@@ -41,7 +41,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use super::error::{CharClass, Code, FirstError, IdError, Sink};
-use super::normalize::{check_classes, Compact};
+use super::normalize::{check_classes, parse_first, Compact};
 use super::pan::{self, Pan};
 use super::report::Info;
 use super::state::{gst_state, GstState};
@@ -78,16 +78,34 @@ pub enum GstinKind {
     Uin,
 }
 
-/// Which of the three layouts a (possibly invalid) GSTIN follows. Decided on
-/// as few characters as possible so that a typo elsewhere still gets errors
-/// about the layout the writer meant.
-fn layout(b: &[u8]) -> &'static [CharClass; LEN] {
-    if b.get(2).is_some_and(u8::is_ascii_digit) {
-        &SPECIAL_LAYOUT
-    } else if b.get(13) == Some(&b'D') && b.get(6).is_some_and(u8::is_ascii_digit) {
-        &TAN_LAYOUT
-    } else {
-        &PAN_LAYOUT
+/// The three GSTIN layouts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Pan,
+    Tan,
+    Special,
+}
+
+impl Layout {
+    /// Which layout a (possibly invalid) GSTIN follows. Decided on as few
+    /// characters as possible so that a typo elsewhere still gets errors
+    /// about the layout the writer meant.
+    fn of(b: &[u8]) -> Self {
+        if b.get(2).is_some_and(u8::is_ascii_digit) {
+            Self::Special
+        } else if b.get(13) == Some(&b'D') && b.get(6).is_some_and(u8::is_ascii_digit) {
+            Self::Tan
+        } else {
+            Self::Pan
+        }
+    }
+
+    fn classes(self) -> &'static [CharClass; LEN] {
+        match self {
+            Self::Pan => &PAN_LAYOUT,
+            Self::Tan => &TAN_LAYOUT,
+            Self::Special => &SPECIAL_LAYOUT,
+        }
     }
 }
 
@@ -123,21 +141,19 @@ pub(crate) fn check_character(body: &[u8]) -> Option<u8> {
 
 /// Checks a GSTIN, reporting every problem that can be told apart.
 pub(crate) fn check(compact: &Compact, sink: &mut impl Sink) -> ControlFlow<()> {
-    let shape = layout(compact.bytes());
+    let shape = Layout::of(compact.bytes()).classes();
     let Some(b) = compact.precheck::<LEN>(|i| shape[i], sink)? else {
         return ControlFlow::Continue(());
     };
-    let shape = layout(&b);
-    check_classes(&b, shape, 0, sink)?;
+    let layout = Layout::of(&b);
+    check_classes(&b, layout.classes(), 0, sink)?;
 
     let state = [b[0], b[1]];
     if state.iter().all(u8::is_ascii_digit) && gst_state(state).is_none() {
-        sink.report(IdError::UnknownStateCode {
-            code: Code(state),
-        })?;
+        sink.report(IdError::UnknownStateCode { code: Code(state) })?;
     }
 
-    if b[2].is_ascii_digit() {
+    if layout == Layout::Special {
         let marker = [b[12], b[13]];
         match kind_of(&b) {
             Some(GstinKind::Oidar) if state != *b"99" => {
@@ -151,7 +167,7 @@ pub(crate) fn check(compact: &Compact, sink: &mut impl Sink) -> ControlFlow<()> 
             _ => {}
         }
     } else {
-        if !std::ptr::eq(shape, &TAN_LAYOUT) {
+        if layout == Layout::Pan {
             pan::check_components(&pan_bytes(&b), 2, sink)?;
         }
         if b[12] == b'0' {
@@ -188,8 +204,8 @@ pub(crate) fn describe(compact: &Compact, info: &mut Info) {
         return;
     };
     info.registration_type = kind_of(&b);
-    let shape = layout(&b);
-    if std::ptr::eq(shape, &SPECIAL_LAYOUT) {
+    let layout = Layout::of(&b);
+    if layout == Layout::Special {
         if b[2..4].iter().all(u8::is_ascii_digit) {
             info.year = Some(2000 + u16::from(b[2] - b'0') * 10 + u16::from(b[3] - b'0'));
         }
@@ -198,8 +214,9 @@ pub(crate) fn describe(compact: &Compact, info: &mut Info) {
         }
         return;
     }
-    if std::ptr::eq(shape, &TAN_LAYOUT) {
-        if check_classes(&b[2..12], &TAN_LAYOUT[2..12], 2, &mut FirstError::default()).is_continue() {
+    if layout == Layout::Tan {
+        if check_classes(&b[2..12], &TAN_LAYOUT[2..12], 2, &mut FirstError::default()).is_continue()
+        {
             info.tan = Some(String::from_utf8_lossy(&b[2..12]).into_owned());
         }
     } else {
@@ -237,14 +254,7 @@ pub struct Gstin([u8; LEN]);
 impl Gstin {
     /// Validates a GSTIN, stopping at the first problem.
     pub fn parse(input: &str) -> Result<Self, IdError> {
-        let compact = Compact::new(input);
-        let mut first = FirstError::default();
-        let _ = check(&compact, &mut first);
-        match (first.0, compact.exact::<LEN>()) {
-            (None, Some(bytes)) => Ok(Self(bytes)),
-            (Some(e), _) => Err(e),
-            (None, None) => Err(IdError::Empty),
-        }
+        parse_first(input, check).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -267,12 +277,12 @@ impl Gstin {
     /// The holder's PAN, for the kinds that embed one (not for NRTP, OIDAR,
     /// UIN, nor a TDS deductor registered on its TAN).
     pub fn pan(&self) -> Option<Pan> {
-        std::ptr::eq(layout(&self.0), &PAN_LAYOUT).then(|| Pan::from_checked(pan_bytes(&self.0)))
+        (Layout::of(&self.0) == Layout::Pan).then(|| Pan::from_checked(pan_bytes(&self.0)))
     }
 
     /// The deductor's TAN, for a TDS registration made on a TAN.
     pub fn tan(&self) -> Option<&str> {
-        std::ptr::eq(layout(&self.0), &TAN_LAYOUT).then(|| &self.as_str()[2..12])
+        (Layout::of(&self.0) == Layout::Tan).then(|| &self.as_str()[2..12])
     }
 }
 

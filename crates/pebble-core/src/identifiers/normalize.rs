@@ -1,23 +1,28 @@
 //! Normalisation shared by every identifier kind.
 //!
 //! People type identifiers with spaces, dashes and dots between groups, in
-//! lower case, and paste them with non-breaking spaces from web pages. All of
-//! that is harmless and is removed. Anything else that is not an ASCII letter
+//! lower case, and paste them with non-breaking spaces and en dashes from web
+//! pages and documents. All of that is harmless and is removed. Anything else that is not an ASCII letter
 //! or digit — a Cyrillic `А`, a full-width `２`, a zero-width space, a NUL — is
 //! kept and reported, because accepting a look-alike would let a forged
 //! identifier pass as a real one.
 
 use std::ops::ControlFlow;
 
-use super::error::{CharClass, IdError, Shown, Sink};
+use super::error::{CharClass, FirstError, IdError, Shown, Sink};
 
 /// Longest identifier we validate (a CIN) plus a little room; characters
 /// beyond it are counted but not stored, which bounds the work per input.
 pub(crate) const CAPACITY: usize = 24;
 
-/// Whether a character is a separator that normalisation drops.
+/// Whether a character is a separator that normalisation drops: ASCII
+/// dashes and dots, Unicode whitespace, and the Unicode dashes that word
+/// processors substitute for `-` (hyphen, en and em dash, minus sign …).
 pub(crate) fn is_separator(c: char) -> bool {
-    c == '-' || c == '.' || c.is_whitespace()
+    matches!(
+        c,
+        '-' | '.' | '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe63}' | '\u{ff0d}'
+    ) || c.is_whitespace()
 }
 
 /// The normalised form of an input, held on the stack.
@@ -106,6 +111,25 @@ impl Compact {
     }
 }
 
+/// Runs a checker in stop-at-first-error mode and returns the normalised
+/// bytes when it found nothing: the allocation-free path behind every
+/// `parse` constructor.
+pub(crate) fn parse_first<const N: usize>(
+    input: &str,
+    check: impl FnOnce(&Compact, &mut FirstError) -> ControlFlow<()>,
+) -> Result<[u8; N], IdError> {
+    let compact = Compact::new(input);
+    let mut first = FirstError::default();
+    let _ = check(&compact, &mut first);
+    match (first.0, compact.exact::<N>()) {
+        (None, Some(bytes)) => Ok(bytes),
+        (Some(e), _) => Err(e),
+        // Unreachable in practice: a checker reports whenever the length or
+        // a character is wrong. Kept total so no input can panic.
+        (None, None) => Err(IdError::Empty),
+    }
+}
+
 /// Reports every position whose character is outside its class; returns
 /// whether all matched so later rules know they can read the values.
 /// `offset` is where `bytes` start inside the enclosing identifier, so that
@@ -149,7 +173,9 @@ pub fn normalize(input: &str) -> String {
 
 /// Three letters and four digits: the compact form of an LLPIN.
 pub(crate) fn is_llpin_shape(b: &[u8]) -> bool {
-    b.len() == 7 && b[..3].iter().all(u8::is_ascii_uppercase) && b[3..].iter().all(u8::is_ascii_digit)
+    b.len() == 7
+        && b[..3].iter().all(u8::is_ascii_uppercase)
+        && b[3..].iter().all(u8::is_ascii_digit)
 }
 
 #[cfg(test)]
@@ -169,8 +195,12 @@ mod tests {
     }
 
     #[test]
-    fn normalisation_treats_a_non_breaking_space_as_a_separator() {
+    fn normalisation_treats_non_breaking_spaces_and_unicode_dashes_as_separators() {
         assert_eq!(normalize("27AAPFU0939F\u{a0}1ZV"), "27AAPFU0939F1ZV");
+        assert_eq!(
+            normalize("27\u{2013}AAPFU0939F\u{2212}1ZV"),
+            "27AAPFU0939F1ZV"
+        );
     }
 
     #[test]

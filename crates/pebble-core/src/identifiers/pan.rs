@@ -12,8 +12,9 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use super::error::{CharClass, FirstError, IdError, Sink};
-use super::normalize::{check_classes, Compact};
+use super::error::{CharClass, IdError, Sink};
+use super::normalize::{check_classes, parse_first, Compact};
+use super::report::Info;
 
 pub(crate) const LEN: usize = 10;
 
@@ -97,14 +98,7 @@ pub struct Pan([u8; LEN]);
 impl Pan {
     /// Validates a PAN, stopping at the first problem.
     pub fn parse(input: &str) -> Result<Self, IdError> {
-        let compact = Compact::new(input);
-        let mut first = FirstError::default();
-        let _ = check(&compact, &mut first);
-        match (first.0, compact.exact::<LEN>()) {
-            (None, Some(bytes)) => Ok(Self(bytes)),
-            (Some(e), _) => Err(e),
-            (None, None) => Err(IdError::Empty),
-        }
+        parse_first(input, check).map(Self)
     }
 
     /// Wraps bytes already checked by [`check_embedded`] or, inside a valid
@@ -140,6 +134,16 @@ impl FromStr for Pan {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
+    }
+}
+
+/// Fills in the holder type, valid PAN or not.
+pub(crate) fn describe(compact: &Compact, info: &mut Info) {
+    if let Some(holder) = compact
+        .exact::<LEN>()
+        .and_then(|b| HolderType::from_code(char::from(b[3])))
+    {
+        info.holder_type = Some(holder.description());
     }
 }
 

@@ -23,46 +23,166 @@ pub struct GstState {
 /// GSTN state codes. 25 (Daman and Diu) and 28 (undivided Andhra Pradesh) are
 /// no longer issued but GSTINs carrying them still exist.
 const GST_STATES: [GstState; 40] = [
-    GstState { code: 1, name: "Jammu and Kashmir" },
-    GstState { code: 2, name: "Himachal Pradesh" },
-    GstState { code: 3, name: "Punjab" },
-    GstState { code: 4, name: "Chandigarh" },
-    GstState { code: 5, name: "Uttarakhand" },
-    GstState { code: 6, name: "Haryana" },
-    GstState { code: 7, name: "Delhi" },
-    GstState { code: 8, name: "Rajasthan" },
-    GstState { code: 9, name: "Uttar Pradesh" },
-    GstState { code: 10, name: "Bihar" },
-    GstState { code: 11, name: "Sikkim" },
-    GstState { code: 12, name: "Arunachal Pradesh" },
-    GstState { code: 13, name: "Nagaland" },
-    GstState { code: 14, name: "Manipur" },
-    GstState { code: 15, name: "Mizoram" },
-    GstState { code: 16, name: "Tripura" },
-    GstState { code: 17, name: "Meghalaya" },
-    GstState { code: 18, name: "Assam" },
-    GstState { code: 19, name: "West Bengal" },
-    GstState { code: 20, name: "Jharkhand" },
-    GstState { code: 21, name: "Odisha" },
-    GstState { code: 22, name: "Chhattisgarh" },
-    GstState { code: 23, name: "Madhya Pradesh" },
-    GstState { code: 24, name: "Gujarat" },
-    GstState { code: 25, name: "Daman and Diu" },
-    GstState { code: 26, name: "Dadra and Nagar Haveli and Daman and Diu" },
-    GstState { code: 27, name: "Maharashtra" },
-    GstState { code: 28, name: "Andhra Pradesh (before division)" },
-    GstState { code: 29, name: "Karnataka" },
-    GstState { code: 30, name: "Goa" },
-    GstState { code: 31, name: "Lakshadweep" },
-    GstState { code: 32, name: "Kerala" },
-    GstState { code: 33, name: "Tamil Nadu" },
-    GstState { code: 34, name: "Puducherry" },
-    GstState { code: 35, name: "Andaman and Nicobar Islands" },
-    GstState { code: 36, name: "Telangana" },
-    GstState { code: 37, name: "Andhra Pradesh" },
-    GstState { code: 38, name: "Ladakh" },
-    GstState { code: 97, name: "Other Territory" },
-    GstState { code: 99, name: "Centre Jurisdiction" },
+    GstState {
+        code: 1,
+        name: "Jammu and Kashmir",
+    },
+    GstState {
+        code: 2,
+        name: "Himachal Pradesh",
+    },
+    GstState {
+        code: 3,
+        name: "Punjab",
+    },
+    GstState {
+        code: 4,
+        name: "Chandigarh",
+    },
+    GstState {
+        code: 5,
+        name: "Uttarakhand",
+    },
+    GstState {
+        code: 6,
+        name: "Haryana",
+    },
+    GstState {
+        code: 7,
+        name: "Delhi",
+    },
+    GstState {
+        code: 8,
+        name: "Rajasthan",
+    },
+    GstState {
+        code: 9,
+        name: "Uttar Pradesh",
+    },
+    GstState {
+        code: 10,
+        name: "Bihar",
+    },
+    GstState {
+        code: 11,
+        name: "Sikkim",
+    },
+    GstState {
+        code: 12,
+        name: "Arunachal Pradesh",
+    },
+    GstState {
+        code: 13,
+        name: "Nagaland",
+    },
+    GstState {
+        code: 14,
+        name: "Manipur",
+    },
+    GstState {
+        code: 15,
+        name: "Mizoram",
+    },
+    GstState {
+        code: 16,
+        name: "Tripura",
+    },
+    GstState {
+        code: 17,
+        name: "Meghalaya",
+    },
+    GstState {
+        code: 18,
+        name: "Assam",
+    },
+    GstState {
+        code: 19,
+        name: "West Bengal",
+    },
+    GstState {
+        code: 20,
+        name: "Jharkhand",
+    },
+    GstState {
+        code: 21,
+        name: "Odisha",
+    },
+    GstState {
+        code: 22,
+        name: "Chhattisgarh",
+    },
+    GstState {
+        code: 23,
+        name: "Madhya Pradesh",
+    },
+    GstState {
+        code: 24,
+        name: "Gujarat",
+    },
+    GstState {
+        code: 25,
+        name: "Daman and Diu",
+    },
+    GstState {
+        code: 26,
+        name: "Dadra and Nagar Haveli and Daman and Diu",
+    },
+    GstState {
+        code: 27,
+        name: "Maharashtra",
+    },
+    GstState {
+        code: 28,
+        name: "Andhra Pradesh (before division)",
+    },
+    GstState {
+        code: 29,
+        name: "Karnataka",
+    },
+    GstState {
+        code: 30,
+        name: "Goa",
+    },
+    GstState {
+        code: 31,
+        name: "Lakshadweep",
+    },
+    GstState {
+        code: 32,
+        name: "Kerala",
+    },
+    GstState {
+        code: 33,
+        name: "Tamil Nadu",
+    },
+    GstState {
+        code: 34,
+        name: "Puducherry",
+    },
+    GstState {
+        code: 35,
+        name: "Andaman and Nicobar Islands",
+    },
+    GstState {
+        code: 36,
+        name: "Telangana",
+    },
+    GstState {
+        code: 37,
+        name: "Andhra Pradesh",
+    },
+    GstState {
+        code: 38,
+        name: "Ladakh",
+    },
+    GstState {
+        code: 97,
+        name: "Other Territory",
+    },
+    GstState {
+        code: 99,
+        name: "Centre Jurisdiction",
+    },
 ];
 
 /// Looks up a GST state code given as two ASCII digits.
@@ -238,12 +358,18 @@ mod tests {
     #[test]
     fn addresses_name_states_by_name_alias_or_code() {
         assert_eq!(state_from_address("Maharashtra").map(|s| s.code), Some(27));
-        assert_eq!(state_from_address(" maharashtra ").map(|s| s.code), Some(27));
+        assert_eq!(
+            state_from_address(" maharashtra ").map(|s| s.code),
+            Some(27)
+        );
         assert_eq!(state_from_address("MH").map(|s| s.code), Some(27));
         assert_eq!(state_from_address("27").map(|s| s.code), Some(27));
         assert_eq!(state_from_address("7").map(|s| s.code), Some(7));
         assert_eq!(state_from_address("Orissa").map(|s| s.code), Some(21));
-        assert_eq!(state_from_address("Jammu & Kashmir").map(|s| s.code), Some(1));
+        assert_eq!(
+            state_from_address("Jammu & Kashmir").map(|s| s.code),
+            Some(1)
+        );
         assert_eq!(state_from_address("New  Delhi").map(|s| s.code), Some(7));
         assert_eq!(state_from_address("Atlantis"), None);
         assert_eq!(state_from_address(""), None);
