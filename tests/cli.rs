@@ -256,3 +256,219 @@ async fn export_writes_csv_and_xlsx_files_and_rejects_a_bad_filter() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("--from"), "{}", text(&o));
 }
+
+#[tokio::test]
+async fn users_are_managed_from_the_command_line() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let add = |email: &str, role: &str, password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pebble"))
+            .args([
+                "users",
+                "add",
+                "--email",
+                email,
+                "--role",
+                role,
+                "--name",
+                "Priya Nair",
+                "--password-stdin",
+            ])
+            .env_clear()
+            .env("PEBBLE_DATA_DIR", db.data_dir())
+            .env("PEBBLE_DATABASE_URL", &db.url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = add("priya@shreebalaji.in", "sales", "a long enough passphrase");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = add("priya@shreebalaji.in", "sales", "a long enough passphrase");
+    assert_eq!(o.status.code(), Some(2), "duplicate: {}", text(&o));
+    let o = add("short@shreebalaji.in", "sales", "short");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("at least 12"), "{}", text(&o));
+    let o = add("x@shreebalaji.in", "superuser", "a long enough passphrase");
+    assert_eq!(o.status.code(), Some(2));
+
+    let o = pebble(&db, &["users", "set-role", "priya@shreebalaji.in", "ops"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = pebble(&db, &["users", "disable", "priya@shreebalaji.in"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = pebble(&db, &["users", "list", "--json"]);
+    let users: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    assert_eq!(users[0]["role"], "ops");
+    assert_eq!(users[0]["disabled"], true);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("argon2"),
+        "hashes are never shown"
+    );
+}
+
+/// Start the real binary with secrets in its environment, sign in, fail a
+/// sign-in, and check that no secret or password reaches the logs.
+#[tokio::test]
+async fn serve_bootstraps_an_admin_once_and_never_logs_secrets() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let start = |admin_password: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pebble"));
+        c.arg("serve")
+            .env_clear()
+            .env("PEBBLE_DATA_DIR", db.data_dir())
+            .env("PEBBLE_DATABASE_URL", &db.url)
+            .env("PEBBLE_BIND", format!("127.0.0.1:{port}"))
+            .env("PEBBLE_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
+            .env("PEBBLE_LOG", "trace")
+            .env(
+                "PEBBLE_JWT_SECRET",
+                "jwt-secret-that-must-never-be-logged-1234",
+            )
+            .env(
+                "PEBBLE_AUDIT_SIGNING_KEY",
+                "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(p) = admin_password {
+            c.env("PEBBLE_ADMIN_PASSWORD", p);
+        }
+        c.spawn().unwrap()
+    };
+    let mut server = start(Some("admin-password-never-logged"));
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/v1/auth/login");
+    let mut ready = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "server did not start");
+    let ok = client
+        .post(&url)
+        .json(&serde_json::json!({"email": "admin@pebble.local", "password": "admin-password-never-logged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let tokens: serde_json::Value = ok.json().await.unwrap();
+    let bad = client
+        .post(&url)
+        .json(&serde_json::json!({"email": "admin@pebble.local", "password": "a-wrong-password-never-logged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 401);
+    let me = client
+        .get(format!("http://127.0.0.1:{port}/api/v1/auth/me"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status().as_u16(), 200);
+    nix_terminate(&server);
+    let out = server.wait_with_output().unwrap();
+    let logs = text(&out);
+    assert!(logs.contains("pebble serving"), "{logs}");
+    for secret in [
+        "jwt-secret-that-must-never-be-logged",
+        "c2VjcmV0c2VjcmV0",
+        "admin-password-never-logged",
+        "a-wrong-password-never-logged",
+        tokens["access_token"].as_str().unwrap(),
+        tokens["refresh_token"].as_str().unwrap(),
+    ] {
+        assert!(!logs.contains(secret), "{secret:.20}… appeared in the logs");
+    }
+
+    // Restarting on a database with users creates nobody and prints no password.
+    server = start(None);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    nix_terminate(&server);
+    let out = server.wait_with_output().unwrap();
+    assert!(
+        !text(&out).contains("Created the first administrator"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_first_start_without_a_configured_password_prints_a_generated_one_once() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Command::new(env!("CARGO_BIN_EXE_pebble"))
+        .arg("serve")
+        .env_clear()
+        .env("PEBBLE_DATA_DIR", db.data_dir())
+        .env("PEBBLE_DATABASE_URL", &db.url)
+        .env("PEBBLE_BIND", format!("127.0.0.1:{port}"))
+        .env("PEBBLE_METRICS_BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    nix_terminate(&server);
+    let out = server.wait_with_output().unwrap();
+    let logs = text(&out);
+    let line = logs
+        .lines()
+        .find(|l| l.starts_with("Created the first administrator"))
+        .expect("password printed");
+    let password = line.rsplit(' ').next().unwrap();
+    assert!(password.len() >= 20);
+    assert_eq!(
+        logs.matches(password).count(),
+        1,
+        "printed once, never logged"
+    );
+}
+
+/// SIGTERM, as an orchestrator stops the service.
+fn nix_terminate(child: &std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
