@@ -146,3 +146,46 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Principal {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn only_a_bearer_scheme_yields_a_token() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc.def.ghi"),
+        );
+        assert_eq!(bearer(&h), Some("abc.def.ghi"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer   xyz "),
+        );
+        assert_eq!(bearer(&h), Some("xyz"));
+        for bad in ["Basic abc", "Bearer", "Token x", ""] {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(bad));
+            assert_eq!(bearer(&h), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn head_follows_get_and_unknown_routes_have_no_rule() {
+        assert_eq!(rule(&Method::HEAD, "/healthz"), Some(Access::Public));
+        assert_eq!(rule(&Method::DELETE, "/api/v1/activity"), None);
+        assert_eq!(rule(&Method::GET, "/api/v1/nothing"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_authorization_headers_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(v) = HeaderValue::from_bytes(&raw) {
+                let mut h = HeaderMap::new();
+                h.insert(header::AUTHORIZATION, v);
+                let _ = bearer(&h);
+            }
+        }
+    }
+}

@@ -79,3 +79,70 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // the fields exist to be parsed
+    struct Login {
+        email: String,
+        password: String,
+    }
+
+    fn request(body: Vec<u8>) -> Request {
+        Request::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    }
+
+    async fn parse(body: Vec<u8>) -> Result<Json<Login>, ApiError> {
+        Json::<Login>::from_request(request(body), &()).await
+    }
+
+    #[tokio::test]
+    async fn a_nul_byte_anywhere_is_named_by_its_path() {
+        let err = parse(br#"{"email":"a\u0000","password":"x"}"#.to_vec())
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, ApiError::BadRequest { ref field, .. } if field == "email"),
+            "{err:?}"
+        );
+        let err = parse(br#"{"email":1,"password":"x"}"#.to_vec())
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, ApiError::BadRequest { ref field, .. } if field == "email"),
+            "{err:?}"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bodies_are_refused_cleanly_never_panicking(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let result = rt.block_on(parse(body));
+            let clean = matches!(result, Ok(_) | Err(ApiError::BadRequest { .. }));
+            prop_assert!(clean, "unexpected outcome");
+        }
+
+        #[test]
+        fn json_shaped_bodies_with_arbitrary_strings_never_panic(email in ".*", password in ".*", extra in proptest::option::of(".*")) {
+            let mut v = serde_json::json!({"email": email, "password": password});
+            if let Some(e) = extra {
+                v[e] = serde_json::json!(true);
+            }
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let result = rt.block_on(parse(v.to_string().into_bytes()));
+            let clean = matches!(result, Ok(_) | Err(ApiError::BadRequest { .. }));
+            prop_assert!(clean, "unexpected outcome");
+        }
+    }
+}
