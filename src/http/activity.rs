@@ -225,7 +225,9 @@ async fn verify(State(state): State<AppState>) -> Result<Json<VerifyReport>, Api
 /// Download matching events as CSV or Excel; recorded as DataExported.
 #[utoipa::path(get, path = "/api/v1/activity/export", tag = "activity", security(("bearer" = [])),
     params(FilterParams, ("format" = Option<String>, Query, description = "csv (default) or xlsx")),
-    responses((status = 200, description = "the file", content_type = "text/csv"),
+    responses((status = 200, description = "the file",
+                content((String = "text/csv"),
+                        (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
                (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 async fn export(
     State(state): State<AppState>,

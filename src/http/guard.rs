@@ -102,6 +102,24 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     let roles = match rule(req.method(), &path) {
         Some(Access::Public) => return next.run(req).await,
         Some(Access::Roles(roles)) => roles,
+        // A method the route does not have: 405, as HTTP says, listing those it has.
+        None if RULES.iter().any(|(_, p, _)| *p == path) => {
+            let allowed: Vec<&str> = RULES
+                .iter()
+                .filter(|(_, p, _)| *p == path)
+                .map(|(m, _, _)| *m)
+                .collect();
+            let mut r = super::error::problem(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                format!("use {}", allowed.join(", ")),
+                None,
+            );
+            if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            return r;
+        }
         None => return ApiError::Forbidden.into_response(),
     };
     let principal = match bearer(req.headers()) {

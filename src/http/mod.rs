@@ -77,15 +77,166 @@ impl utoipa::Modify for BearerScheme {
     }
 }
 
+/// Errors are `application/problem+json`, and every signed-in route can answer
+/// 401, 403 and 429: say so once here instead of on every handler.
+struct ProblemResponses;
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+        let problem = |why: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(why)
+                    .content(
+                        "application/problem+json",
+                        Content::new(Some(Ref::from_schema_name("Problem"))),
+                    )
+                    .build(),
+            )
+        };
+        for item in api.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                for response in op.responses.responses.values_mut() {
+                    let RefOr::T(r) = response else { continue };
+                    let is_problem = r.content.get("application/json").is_some_and(|c| {
+                        serde_json::to_string(&c.schema)
+                            .is_ok_and(|s| s.contains("#/components/schemas/Problem"))
+                    });
+                    if is_problem {
+                        if let Some(c) = r.content.shift_remove("application/json") {
+                            r.content.insert("application/problem+json".into(), c);
+                        }
+                    }
+                }
+                let signed_in = op
+                    .security
+                    .as_ref()
+                    .is_some_and(|s| serde_json::to_string(s).is_ok_and(|t| t.contains("bearer")));
+                let mut add = |code: &str, why: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.into())
+                        .or_insert_with(|| problem(why));
+                };
+                add("400", "the request is malformed; `field` names the culprit");
+                if signed_in {
+                    add("401", "no valid access token, or the session has ended");
+                    add("403", "the signed-in role may not do this");
+                    add("429", "rate limit exceeded; see Retry-After");
+                }
+            }
+        }
+    }
+}
+
+/// The closed sets and bounds the handlers enforce, stated in the document so
+/// that a schema-valid request is an accepted one. Built from the same
+/// constants the code checks (event types, roles), so they cannot drift.
+struct ExactSchemas;
+
+impl utoipa::Modify for ExactSchemas {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use pebble_core::access::Role;
+        use pebble_core::audit::EventType;
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+        use utoipa::openapi::RefOr;
+        let text = |min: usize, max: usize| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(min))
+                .max_length(Some(max))
+        };
+        let one_of = |values: Vec<&'static str>| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(values))
+        };
+        let int = |min: i64, max: Option<i64>| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(min))
+                .maximum(max)
+        };
+        let schema_for = |name: &str| -> Option<Schema> {
+            Some(Schema::Object(
+                match name {
+                    "limit" => int(1, Some(1000)),
+                    "cursor" | "seq" => int(1, None),
+                    "order" => one_of(vec!["newest", "oldest"]),
+                    "format" => one_of(vec!["csv", "xlsx"]),
+                    "actor_kind" => one_of(vec!["user", "ai_agent", "system"]),
+                    "event_type" => one_of(EventType::ALL.iter().map(|t| t.as_str()).collect()),
+                    "entity" => text(3, 512).pattern(Some("^[^:]+:.+$")),
+                    "entity_type" | "entity_id" | "actor_id" => text(1, 512),
+                    "from" | "to" => ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+                    _ => return None,
+                }
+                .build(),
+            ))
+        };
+        for item in api.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                for param in op.parameters.iter_mut().flatten() {
+                    if let Some(s) = schema_for(&param.name) {
+                        param.schema = Some(RefOr::T(s));
+                    }
+                }
+            }
+        }
+        let roles: Vec<&'static str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        if let Some(components) = api.components.as_mut() {
+            for (name, schema) in components.schemas.iter_mut() {
+                let RefOr::T(Schema::Object(object)) = schema else {
+                    continue;
+                };
+                for (field, property) in object.properties.iter_mut() {
+                    let replacement = match (name.as_str(), field.as_str()) {
+                        (_, "role") if name == "NewUser" || name == "RoleChange" => {
+                            one_of(roles.clone())
+                        }
+                        ("NewUser", "email") | ("LoginRequest", "email") => {
+                            text(3, 254).format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+                        }
+                        ("NewUser", "password") => text(12, 1024),
+                        _ => continue,
+                    };
+                    *property = RefOr::T(Schema::Object(replacement.build()));
+                }
+            }
+        }
+    }
+}
+
 /// Every route, each with its OpenAPI description: adding a route anywhere
 /// else would leave it undocumented and, lacking a rule, denied.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
-        .merge(activity::router())
-        .split_for_parts()
+        .merge(activity::router());
+    let (router, mut api) = routes.split_for_parts();
+    // After the merge: derive-time modifiers run before any path exists.
+    utoipa::Modify::modify(&ProblemResponses, &mut api);
+    utoipa::Modify::modify(&ExactSchemas, &mut api);
+    (router, api)
 }
 
 /// The OpenAPI document, generated from the code.
