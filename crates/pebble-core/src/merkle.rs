@@ -412,13 +412,30 @@ impl ProofDocument {
                 leaf_hash: decode_hash("leafHash", &required("leafHash", raw.leaf_hash)?)?,
                 proof,
             }),
-            (false, true) => Ok(Self::Consistency {
-                size1: required("size1", raw.size1)?,
-                size2: required("size2", raw.size2)?,
-                root1: decode_hash("root1", &required("root1", raw.root1)?)?,
-                root2: decode_hash("root2", &required("root2", raw.root2)?)?,
-                proof,
-            }),
+            (false, true) => {
+                let size1 = required("size1", raw.size1)?;
+                let size2 = required("size2", raw.size2)?;
+                let root1 = required("root1", raw.root1)?;
+                let root2 = required("root2", raw.root2)?;
+                // Trees of equal size are consistent exactly when their roots are
+                // the same bytes (RFC 9162 §2.1.4.2 step 1), whatever their length:
+                // compare them as opaque values by hashing both the same way.
+                let (root1, root2) = if size1 == size2 {
+                    (
+                        decode_opaque("root1", &root1)?,
+                        decode_opaque("root2", &root2)?,
+                    )
+                } else {
+                    (decode_hash("root1", &root1)?, decode_hash("root2", &root2)?)
+                };
+                Ok(Self::Consistency {
+                    size1,
+                    size2,
+                    root1,
+                    root2,
+                    proof,
+                })
+            }
             (true, true) => Err(ProofError::InvalidDocument(
                 "has both inclusion and consistency fields".into(),
             )),
@@ -458,6 +475,13 @@ fn decode_proof(items: Vec<String>) -> Result<Vec<Hash>, ProofError> {
         .enumerate()
         .map(|(i, item)| decode_hash(&format!("proof[{i}]"), item))
         .collect()
+}
+
+fn decode_opaque(field: &str, text: &str) -> Result<Hash, ProofError> {
+    let bytes = BASE64.decode(text).map_err(|_| ProofError::InvalidBase64 {
+        field: field.to_owned(),
+    })?;
+    Ok(Sha256::digest(&bytes).into())
 }
 
 fn decode_hash(field: &str, text: &str) -> Result<Hash, ProofError> {
