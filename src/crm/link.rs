@@ -64,6 +64,10 @@ pub struct Linked {
 /// Find or create the contact for `address` and, for a business domain, the
 /// company owning that domain; inside the caller's transaction. A contact
 /// merged away resolves to its survivor. `now` is µs since the epoch.
+///
+/// Two transactions linking the first senders of a new domain at once race
+/// on the domain's (or address's) unique key: the loser gets `Conflict` and
+/// retries, and then finds the winner's records.
 pub async fn link_sender(
     tx: &mut Tx,
     address: &str,
