@@ -1,6 +1,6 @@
 //! The `pebble` command line: one binary, every capability a subcommand.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -51,6 +51,26 @@ pub enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// Validate GSTINs, PANs, CINs or LLPINs offline: values as arguments, or
+    /// one per line on stdin. Exit 0 when all are valid, 1 otherwise.
+    Validate {
+        #[arg(value_enum)]
+        kind: ValidateKind,
+        values: Vec<String>,
+        /// One JSON object per value: {value, kind, valid, normalized, errors, info}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ValidateKind {
+    Gstin,
+    Pan,
+    Cin,
+    Llpin,
+    /// Detect each value's kind from its shape.
+    Auto,
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,6 +214,79 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit { action } => audit(action).await,
         Command::Users { action } => users(action).await,
+        Command::Validate { kind, values, json } => validate(kind, values, json),
+    }
+}
+
+/// Offline: needs no database and no settings.
+fn validate(kind: ValidateKind, values: Vec<String>, json: bool) -> anyhow::Result<ExitCode> {
+    use chrono::Datelike;
+    use pebble_core::identifiers::{self as ids, IdKind};
+    let kind = match kind {
+        ValidateKind::Gstin => IdKind::Gstin,
+        ValidateKind::Pan => IdKind::Pan,
+        ValidateKind::Cin => IdKind::Cin,
+        ValidateKind::Llpin => IdKind::Llpin,
+        ValidateKind::Auto => IdKind::Unknown,
+    };
+    let values = if values.is_empty() {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read stdin")?;
+        // A stray non-UTF-8 byte becomes U+FFFD and is reported as a bad character.
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|l| l.trim_end_matches('\r').to_owned())
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    } else {
+        values
+    };
+    if values.is_empty() {
+        eprintln!("nothing to validate: pass values as arguments or one per line on stdin");
+        return Ok(ExitCode::FAILURE);
+    }
+    let year = crate::clock::Clock::now(&SystemClock).year();
+    let mut all_valid = true;
+    let mut out = std::io::stdout().lock();
+    for value in &values {
+        let v = ids::validate(kind, value, year);
+        all_valid &= v.valid;
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&v)?)?;
+        } else {
+            writeln!(out, "{}", human(&v))?;
+        }
+    }
+    Ok(if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn human(v: &pebble_core::identifiers::Validation) -> String {
+    let kind = serde_json::to_value(v.kind)
+        .ok()
+        .and_then(|k| k.as_str().map(str::to_uppercase))
+        .unwrap_or_default();
+    if v.valid {
+        let mut facts = Vec::new();
+        facts.extend(v.info.state.map(|s| s.to_owned()));
+        facts.extend(v.info.holder_type.map(|h| format!("holder: {h}")));
+        facts.extend(v.info.pan.as_ref().map(|p| format!("PAN {p}")));
+        facts.extend(v.info.ownership.map(|o| o.to_owned()));
+        facts.extend(v.info.year.map(|y| y.to_string()));
+        let facts = if facts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", facts.join(", "))
+        };
+        format!("{}: valid {kind}{facts}", v.normalized)
+    } else {
+        let errors: Vec<String> = v.errors.iter().map(ToString::to_string).collect();
+        format!("{:?}: invalid {kind}: {}", v.value, errors.join("; "))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crm;
 pub mod http;
 pub mod keyfile;
 pub mod metrics;

@@ -17,6 +17,7 @@ use crate::audit::{Audit, Signer};
 use crate::auth::Auth;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::crm::Crm;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::store::Db;
@@ -56,6 +57,8 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         metrics.clone(),
     ));
     let auth = Arc::new(Auth::new(settings, db.clone(), audit.clone(), clock).await?);
+    // Offline validation only: no online registry provider is configured by default.
+    let crm = Arc::new(Crm::new(db.clone(), audit.clone(), None));
     Ok(AppState {
         settings: Arc::new(settings.clone()),
         db,
@@ -63,6 +66,7 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         auth,
         metrics,
         chain: Arc::default(),
+        crm,
     })
 }
 

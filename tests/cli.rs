@@ -44,7 +44,7 @@ fn help_lists_every_subcommand() {
         .output()
         .unwrap();
     let help = text(&o);
-    for cmd in ["serve", "config", "db", "audit"] {
+    for cmd in ["serve", "config", "db", "audit", "users", "validate"] {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }
     let o = Command::new(env!("CARGO_BIN_EXE_pebble"))
@@ -464,4 +464,87 @@ fn nix_terminate(child: &std::process::Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
+}
+
+fn validate_cmd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pebble"))
+        .arg("validate")
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("run pebble")
+}
+
+#[test]
+fn validate_prints_one_json_line_per_value_and_exits_by_validity() {
+    let o = validate_cmd(&[
+        "auto",
+        "--json",
+        "27aapca1234a1z5",
+        "AAPCA1234A",
+        "L17110MH1973PLC019786",
+        "AAB-1234",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        lines[0]["normalized"], "27AAPCA1234A1Z5",
+        "lower case is normalised"
+    );
+    assert_eq!(lines[0]["info"]["pan"], "AAPCA1234A");
+    assert_eq!(lines[1]["info"]["holder_type"], "Company");
+    assert_eq!(lines[2]["kind"], "cin");
+    assert_eq!(lines[3]["kind"], "llpin");
+    let keys: Vec<_> = lines[0].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        ["errors", "info", "kind", "normalized", "valid", "value"]
+    );
+
+    let o = validate_cmd(&["gstin", "--json", "27AAPCA1234A1Z5", "27AAPCA1234A1Z6"]);
+    assert_eq!(o.status.code(), Some(1), "one invalid value fails the run");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let second: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(
+        second["errors"][0],
+        "check character mismatch at position 15: expected '5', found '6'"
+    );
+}
+
+#[test]
+fn validate_reads_stdin_and_explains_bad_input_in_plain_text() {
+    let huge = "9".repeat(10 * 1024);
+    let input = format!(
+        "AAPCA1234A\r\n\u{410}APCA1234A\nAAPCA\u{ff11}234A\n{huge}\nAAPCA\u{0}1234A\naapca1234a\n"
+    );
+    let o = pebble_stdin(&["validate", "pan"], input.as_bytes());
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert!(lines[0].starts_with("AAPCA1234A: valid PAN"), "{out}");
+    assert!(lines[1].contains("invalid PAN: bad character"), "{out}");
+    assert!(lines[1].contains("position 1"), "{out}");
+    assert!(lines[2].contains("position 6"), "full-width digit: {out}");
+    assert!(
+        lines[3].contains("wrong length"),
+        "10 kB: {}",
+        &lines[3][..200.min(lines[3].len())]
+    );
+    assert!(lines[4].contains("invalid PAN"), "NUL: {out}");
+    assert!(
+        lines[5].starts_with("AAPCA1234A: valid PAN"),
+        "lower case: {out}"
+    );
+
+    let o = pebble_stdin(&["validate", "cin"], b"");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("nothing to validate"));
+    let o = validate_cmd(&["auto", ""]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("empty input"), "{}", text(&o));
 }

@@ -24,6 +24,8 @@ use Role::{Admin, Ops, ReadOnly, Sales};
 const EVERYONE: &[Role] = &[Admin, Sales, Ops, ReadOnly];
 const ADMIN: &[Role] = &[Admin];
 const ADMIN_OPS: &[Role] = &[Admin, Ops];
+/// SPEC §1: Sales and Admin write the CRM; everyone signed in reads it.
+const CRM_WRITE: &[Role] = &[Admin, Sales];
 
 /// SPEC §1 as a table. Keep it sorted by path.
 pub const RULES: &[(&str, &str, Access)] = &[
@@ -50,11 +52,36 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/auth/logout", Access::Roles(EVERYONE)),
     ("GET", "/api/v1/auth/me", Access::Roles(EVERYONE)),
     ("POST", "/api/v1/auth/refresh", Access::Public),
+    ("GET", "/api/v1/companies", Access::Roles(EVERYONE)),
+    ("POST", "/api/v1/companies", Access::Roles(CRM_WRITE)),
+    ("GET", "/api/v1/companies/{id}", Access::Roles(EVERYONE)),
+    ("PUT", "/api/v1/companies/{id}", Access::Roles(CRM_WRITE)),
+    (
+        "POST",
+        "/api/v1/companies/{id}/merge",
+        Access::Roles(CRM_WRITE),
+    ),
+    ("GET", "/api/v1/contacts", Access::Roles(EVERYONE)),
+    ("POST", "/api/v1/contacts", Access::Roles(CRM_WRITE)),
+    ("GET", "/api/v1/contacts/{id}", Access::Roles(EVERYONE)),
+    ("PUT", "/api/v1/contacts/{id}", Access::Roles(CRM_WRITE)),
+    (
+        "POST",
+        "/api/v1/contacts/{id}/merge",
+        Access::Roles(CRM_WRITE),
+    ),
+    ("GET", "/api/v1/leads", Access::Roles(EVERYONE)),
+    ("POST", "/api/v1/leads", Access::Roles(CRM_WRITE)),
+    ("GET", "/api/v1/leads/{id}", Access::Roles(EVERYONE)),
+    ("POST", "/api/v1/leads/{id}/stage", Access::Roles(CRM_WRITE)),
+    ("POST", "/api/v1/notes", Access::Roles(CRM_WRITE)),
     ("GET", "/api/v1/openapi.json", Access::Public),
     ("GET", "/api/v1/users", Access::Roles(ADMIN)),
     ("POST", "/api/v1/users", Access::Roles(ADMIN)),
     ("POST", "/api/v1/users/{id}/disable", Access::Roles(ADMIN)),
     ("POST", "/api/v1/users/{id}/role", Access::Roles(ADMIN)),
+    // Pure computation on the caller's input: every role.
+    ("POST", "/api/v1/validate", Access::Roles(EVERYONE)),
     ("GET", "/healthz", Access::Public),
     ("GET", "/readyz", Access::Public),
 ];

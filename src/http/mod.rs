@@ -4,11 +4,13 @@
 
 pub mod activity;
 pub mod auth;
+pub mod crm;
 pub mod error;
 pub mod guard;
 pub mod health;
 pub mod json;
 pub mod users;
+pub mod validate;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +49,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The last chain verification, for `/readyz`.
     pub chain: Arc<tokio::sync::RwLock<Option<VerifyReport>>>,
+    pub crm: Arc<crate::crm::Crm>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -231,7 +234,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
-        .merge(activity::router());
+        .merge(activity::router())
+        .merge(validate::router())
+        .merge(crm::router());
     let (router, mut api) = routes.split_for_parts();
     // After the merge: derive-time modifiers run before any path exists.
     utoipa::Modify::modify(&ProblemResponses, &mut api);

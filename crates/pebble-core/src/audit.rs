@@ -190,6 +190,8 @@ event_types! {
     RestorePerformed => SevenYears,
     AuditCheckpointSigned => SevenYears,
     RetentionApplied => SevenYears,
+    CompanyMerged => SevenYears,
+    ContactMerged => SevenYears,
 }
 
 impl fmt::Display for EventType {
