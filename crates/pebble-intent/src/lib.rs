@@ -9,8 +9,10 @@
 //!   the confusion matrix;
 //! * [`corpus`] reads the labelled JSON-lines corpus and splits it
 //!   deterministically;
-//! * [`products`] finds catalog items and quantities in an email.
+//! * [`products`] finds catalog items and quantities in an email;
+//! * [`classify`] puts it together: one email in, one decision out.
 
+pub mod classify;
 pub mod corpus;
 pub mod eval;
 pub mod features;

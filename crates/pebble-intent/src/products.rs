@@ -315,6 +315,7 @@ impl ProductMatcher {
                 }
                 found_here.push((item, first));
             }
+            found_here.sort_by_key(|&(_, pos)| pos);
             // Quantities go to the nearest item, each quantity used once.
             let mut quantities: Vec<(usize, f64, &'static str)> = toks
                 .iter()
