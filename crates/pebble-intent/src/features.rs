@@ -26,7 +26,7 @@ pub enum Feature<'a> {
     Chars(&'a str, &'a str),
 }
 
-impl Feature<'_> {
+impl<'a> Feature<'a> {
     fn hash(&self) -> u64 {
         match *self {
             Feature::Subject(w) => fnv(fnv(SEED ^ 1, w.as_bytes()), b""),
@@ -42,12 +42,28 @@ impl Feature<'_> {
 
     /// The phrase a person reads as evidence: a character n-gram stands for
     /// its word.
-    pub fn phrase(&self) -> String {
+    pub fn phrase(&self) -> Phrase<'a> {
         match *self {
-            Feature::Subject(w) => format!("subject:{w}"),
-            Feature::Word(w) => w.to_string(),
-            Feature::Bigram(a, b) => format!("{a} {b}"),
-            Feature::Chars(_, w) => w.to_string(),
+            Feature::Subject(w) => Phrase::Subject(w),
+            Feature::Word(w) | Feature::Chars(_, w) => Phrase::Words(w, None),
+            Feature::Bigram(a, b) => Phrase::Words(a, Some(b)),
+        }
+    }
+}
+
+/// Evidence text, borrowed until it is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phrase<'a> {
+    Subject(&'a str),
+    Words(&'a str, Option<&'a str>),
+}
+
+impl std::fmt::Display for Phrase<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Phrase::Subject(w) => write!(f, "subject:{w}"),
+            Phrase::Words(a, None) => f.write_str(a),
+            Phrase::Words(a, Some(b)) => write!(f, "{a} {b}"),
         }
     }
 }

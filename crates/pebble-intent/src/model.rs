@@ -1,13 +1,14 @@
 //! Multinomial logistic regression over hashed features, trained by SGD
 //! with L2, calibrated by temperature scaling, serialised compactly.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{snapshot_hash, split, Example, Part};
 use crate::eval::{evaluate, Evaluation, Outcome};
-use crate::features::{Feature, Hasher, Prepared, Vector};
+use crate::features::{Hasher, Phrase, Prepared, Vector};
 use crate::Intent;
 
 const K: usize = Intent::COUNT;
@@ -248,22 +249,30 @@ impl Model {
             .filter(|&k| k != best)
             .max_by(|&a, &b| prediction.probabilities[a].total_cmp(&prediction.probabilities[b]))
             .unwrap_or(0);
-        let mut scores: Vec<(String, f64)> = Vec::new();
-        let mut add = |f: Feature<'_>| {
+        let mut scores: Vec<(Phrase<'_>, f64)> = Vec::new();
+        let mut seen: HashMap<Phrase<'_>, usize> = HashMap::new();
+        p.visit(|f| {
             let (b, sign) = self.hasher.bucket(&f);
             let w = &self.weights[b as usize * K..b as usize * K + K];
             let s = f64::from(sign * (w[best] - w[runner_up]));
             let phrase = f.phrase();
-            match scores.iter_mut().find(|(p, _)| *p == phrase) {
-                Some(entry) => entry.1 += s,
-                None => scores.push((phrase, s)),
+            match seen.get(&phrase) {
+                Some(&i) => scores[i].1 += s,
+                None => {
+                    seen.insert(phrase, scores.len());
+                    scores.push((phrase, s));
+                }
             }
-        };
-        p.visit(&mut add);
-        scores.retain(|(phrase, s)| *s > 0.0 && phrase.chars().any(char::is_alphabetic));
-        scores.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        scores.truncate(n);
-        scores
+        });
+        let mut shown: Vec<(String, f64)> = scores
+            .into_iter()
+            .filter(|(_, s)| *s > 0.0)
+            .map(|(phrase, s)| (phrase.to_string(), s))
+            .filter(|(phrase, _)| phrase.chars().any(char::is_alphabetic))
+            .collect();
+        shown.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        shown.truncate(n);
+        shown
             .into_iter()
             .map(|(phrase, s)| Evidence {
                 phrase,
