@@ -82,6 +82,17 @@ pub enum ModelAction {
         #[arg(long)]
         json: bool,
     },
+    /// Population stability of the model's decisions on an mbox against its
+    /// decisions on the held-out split; prints a JSON report, exit 1 on alert.
+    Drift {
+        /// Recent mail to compare.
+        #[arg(long)]
+        mbox: PathBuf,
+        #[arg(long, default_value = crate::intent::DEFAULT_DATA)]
+        data: PathBuf,
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -243,6 +254,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ModelAction::Train { data, out, json } => crate::intent::train(&data, &out, json)?,
                 ModelAction::Eval { data, model, json } => {
                     crate::intent::eval(&data, model.as_deref(), json)?
+                }
+                ModelAction::Drift { mbox, data, model } => {
+                    let raw = std::fs::read(&mbox)
+                        .with_context(|| format!("reading {}", mbox.display()))?;
+                    if !crate::intent::drift(&raw, &data, model.as_deref())? {
+                        return Ok(ExitCode::FAILURE);
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -10,7 +10,9 @@ use chrono::Datelike;
 use pebble_core::catalog::CatalogItem;
 use pebble_intent::classify::{Classification, Classifier};
 use pebble_intent::corpus::{parse_jsonl, Example};
+use pebble_intent::drift::{self, Profile};
 use pebble_intent::model::{Model, TrainConfig};
+use pebble_intent::Intent;
 use serde::Serialize;
 
 use crate::mail::{self, mbox};
@@ -109,6 +111,33 @@ pub fn eval(data: &Path, model: Option<&Path>, json: bool) -> anyhow::Result<()>
         println!("model {}\n{}", model.meta.version, e.render());
     }
     Ok(())
+}
+
+/// `pebble model drift`: PSI of the decisions on the messages of `mbox_data`
+/// against the model's decisions on the corpus's held-out split. Prints the
+/// report as JSON; returns false when it raises an alert.
+pub fn drift(mbox_data: &[u8], data: &Path, model: Option<&Path>) -> anyhow::Result<bool> {
+    let corpus = load_corpus(data)?;
+    let model = load_model(model)?;
+    let baseline: Vec<(Intent, f64)> = Model::test_split(&corpus)
+        .iter()
+        .map(|e| {
+            let p = model.predict(&e.subject, &e.body);
+            (p.intent, p.confidence)
+        })
+        .collect();
+    let recent: Vec<(Intent, f64)> = mbox::split(mbox_data)
+        .iter()
+        .filter_map(|raw| mail::parse(raw))
+        .map(|m| {
+            let p = model.predict(&m.subject, &m.body);
+            (p.intent, p.confidence)
+        })
+        .collect();
+    anyhow::ensure!(!recent.is_empty(), "no readable messages in the mbox");
+    let report = drift::report(Profile::of(&baseline), Profile::of(&recent));
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(report.status != drift::Status::Alert)
 }
 
 /// One line of `pebble classify` output.

@@ -105,3 +105,34 @@ fn an_mbox_yields_one_line_per_message_in_order() {
     assert_eq!(lines[0]["entities"]["products"][0]["qty"], 40.0);
     assert_eq!(lines[1]["is_lead"], false);
 }
+
+#[test]
+fn model_drift_raises_an_alert_when_every_mail_is_spam() {
+    let mut mbox = String::new();
+    for i in 0..20 {
+        mbox.push_str(&format!(
+            "From x@spam.example Tue Apr  2 12:00:00 2024\nMessage-ID: <s-{i}@spam.example>\nSubject: Congratulations winner {i}\n\nYou have won Rs 25 lakh in the lucky draw. Click here and pay the processing fee to claim your prize.\n\n"
+        ));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("spam.mbox");
+    std::fs::write(&path, mbox).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_pebble"))
+        .args(["model", "drift", "--mbox", path.to_str().expect("path")])
+        .args([
+            "--data",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/data/intents"),
+        ])
+        .output()
+        .expect("run pebble");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["status"], "alert");
+    assert!(report["label_psi"].as_f64().expect("psi") > 0.25);
+    assert_eq!(report["recent"]["n"], 20);
+}

@@ -10,10 +10,12 @@
 //! * [`corpus`] reads the labelled JSON-lines corpus and splits it
 //!   deterministically;
 //! * [`products`] finds catalog items and quantities in an email;
-//! * [`classify`] puts it together: one email in, one decision out.
+//! * [`classify`] puts it together: one email in, one decision out;
+//! * [`drift`] compares recent decisions with the held-out baseline (PSI).
 
 pub mod classify;
 pub mod corpus;
+pub mod drift;
 pub mod eval;
 pub mod features;
 pub mod model;
