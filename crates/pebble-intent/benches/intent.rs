@@ -77,7 +77,11 @@ fn item(sku: &str, name: &str, unit: &str) -> CatalogItem {
 fn bench(c: &mut Criterion) {
     let all = corpus();
     let model = Model::train_on_corpus(&all, TrainConfig::default());
-    println!("model file: {} bytes", model.to_bytes().len());
+    println!(
+        "model {}: file {} bytes",
+        model.meta.version,
+        model.to_bytes().len()
+    );
     let classifier = Classifier::new(model, &catalog());
 
     // p99 over every corpus email, after a warm-up pass.
