@@ -61,6 +61,61 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The local intent model: train and evaluate.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+    /// Classify email: one RFC 5322 message on stdin, or an mbox; one JSON line per message.
+    Classify(ClassifyArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelAction {
+    /// Train on the corpus, print the held-out evaluation and write the model.
+    Train {
+        /// Directory of labelled `*.jsonl` files.
+        #[arg(long, default_value = crate::intent::DEFAULT_DATA)]
+        data: PathBuf,
+        #[arg(long, default_value = crate::intent::DEFAULT_MODEL_PATH)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a model (default: the embedded one) on the held-out test split.
+    Eval {
+        #[arg(long, default_value = crate::intent::DEFAULT_DATA)]
+        data: PathBuf,
+        /// A model file; without it, the embedded default model.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Population stability of the model's decisions on an mbox against its
+    /// decisions on the held-out split; prints a JSON report, exit 1 on alert.
+    Drift {
+        /// Recent mail to compare.
+        #[arg(long)]
+        mbox: PathBuf,
+        #[arg(long, default_value = crate::intent::DEFAULT_DATA)]
+        data: PathBuf,
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ClassifyArgs {
+    /// Read an mbox file instead of one message on stdin.
+    #[arg(long)]
+    mbox: Option<PathBuf>,
+    /// Catalog JSON (array of {sku, tally_name, aliases, unit, rate_inr, closing_qty, group}).
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+    /// A model file; without it, the embedded default model.
+    #[arg(long)]
+    model: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -215,6 +270,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { action } => audit(action).await,
         Command::Users { action } => users(action).await,
         Command::Validate { kind, values, json } => validate(kind, values, json),
+        Command::Model { action } => {
+            match action {
+                ModelAction::Train { data, out, json } => crate::intent::train(&data, &out, json)?,
+                ModelAction::Eval { data, model, json } => {
+                    crate::intent::eval(&data, model.as_deref(), json)?
+                }
+                ModelAction::Drift { mbox, data, model } => {
+                    let raw = std::fs::read(&mbox)
+                        .with_context(|| format!("reading {}", mbox.display()))?;
+                    if !crate::intent::drift(&raw, &data, model.as_deref())? {
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Classify(args) => {
+            let input = match &args.mbox {
+                Some(path) => {
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+                }
+                None => {
+                    let mut buf = Vec::new();
+                    std::io::stdin().read_to_end(&mut buf)?;
+                    buf
+                }
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            crate::intent::classify(
+                &input,
+                args.mbox.is_some(),
+                args.model.as_deref(),
+                args.catalog.as_deref(),
+                &mut out,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

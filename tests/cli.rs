@@ -44,7 +44,9 @@ fn help_lists_every_subcommand() {
         .output()
         .unwrap();
     let help = text(&o);
-    for cmd in ["serve", "config", "db", "audit", "users", "validate"] {
+    for cmd in [
+        "serve", "config", "db", "audit", "users", "validate", "model", "classify",
+    ] {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }
     let o = Command::new(env!("CARGO_BIN_EXE_pebble"))
