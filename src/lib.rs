@@ -12,4 +12,5 @@ pub mod keyfile;
 pub mod metrics;
 pub mod startup;
 pub mod store;
+pub mod tally;
 pub mod telemetry;

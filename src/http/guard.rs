@@ -51,6 +51,8 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/auth/me", Access::Roles(EVERYONE)),
     ("POST", "/api/v1/auth/refresh", Access::Public),
     ("GET", "/api/v1/openapi.json", Access::Public),
+    ("GET", "/api/v1/stock", Access::Roles(EVERYONE)),
+    ("GET", "/api/v1/tally/health", Access::Roles(EVERYONE)),
     ("GET", "/api/v1/users", Access::Roles(ADMIN)),
     ("POST", "/api/v1/users", Access::Roles(ADMIN)),
     ("POST", "/api/v1/users/{id}/disable", Access::Roles(ADMIN)),

@@ -8,6 +8,7 @@ pub mod error;
 pub mod guard;
 pub mod health;
 pub mod json;
+pub mod stock;
 pub mod users;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The last chain verification, for `/readyz`.
     pub chain: Arc<tokio::sync::RwLock<Option<VerifyReport>>>,
+    pub tally: Arc<crate::tally::Tally>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -85,6 +87,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(auth::router())
         .merge(users::router())
         .merge(activity::router())
+        .merge(stock::router())
         .split_for_parts()
 }
 

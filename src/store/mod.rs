@@ -4,6 +4,7 @@
 //! backend where they do not.
 
 pub mod activity;
+pub mod tally;
 pub mod users;
 
 use std::str::FromStr;

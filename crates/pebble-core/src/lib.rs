@@ -5,5 +5,6 @@
 
 pub mod access;
 pub mod audit;
+pub mod catalog;
 pub mod identifiers;
 pub mod merkle;
