@@ -342,14 +342,22 @@ async fn tally(action: TallyAction) -> anyhow::Result<ExitCode> {
                     a.item.tally_name,
                     a.item.closing_qty,
                     a.item.unit.as_deref().unwrap_or(""),
-                    a.item.rate_inr.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                    a.item
+                        .rate_inr
+                        .as_ref()
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into()),
                     a.source.as_str(),
                     a.age_secs
                 ),
                 None => format!(
                     "{name}: not found ({}{})",
                     found.source.as_str(),
-                    found.tally_error.as_deref().map(|e| format!("; Tally: {e}")).unwrap_or_default()
+                    found
+                        .tally_error
+                        .as_deref()
+                        .map(|e| format!("; Tally: {e}"))
+                        .unwrap_or_default()
                 ),
             };
             show(json, &found, text)?;
@@ -376,9 +384,8 @@ fn show<T: serde::Serialize>(json: bool, value: &T, text: String) -> anyhow::Res
 
 async fn tally_sim(args: TallySimArgs) -> anyhow::Result<ExitCode> {
     use crate::tally::sim;
-    let read = |p: &PathBuf| {
-        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
-    };
+    let read =
+        |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
     let catalog = pebble_core::catalog::parse_catalog(&read(&args.catalog)?)
         .with_context(|| format!("{} is not a catalogue file", args.catalog.display()))?;
     let ledgers: Vec<sim::SimLedger> = match &args.ledgers {

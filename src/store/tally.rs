@@ -31,7 +31,8 @@ macro_rules! cached_from_row {
             let aliases: String = r.try_get("aliases")?;
             let rate: Option<String> = r.try_get("rate")?;
             let qty: String = r.try_get("closing_qty")?;
-            let corrupt = |what: &str| StoreError::Refused(format!("tally_catalog.{what} is corrupt"));
+            let corrupt =
+                |what: &str| StoreError::Refused(format!("tally_catalog.{what} is corrupt"));
             Ok(CachedItem {
                 item: CatalogItem {
                     sku: r.try_get("sku")?,

@@ -92,15 +92,17 @@ impl TallyClient {
             "utf8" | "utf-8" => WireEncoding::Utf8,
             other => anyhow::bail!("tally_encoding: {other:?} is not utf16 or utf8"),
         };
-        let url = url::Url::parse(&settings.tally_url)
-            .map_err(|e| anyhow::anyhow!("tally_url: {e}"))?;
+        let url =
+            url::Url::parse(&settings.tally_url).map_err(|e| anyhow::anyhow!("tally_url: {e}"))?;
         anyhow::ensure!(
             matches!(url.scheme(), "http" | "https"),
             "tally_url: {} is not an http URL",
             settings.tally_url
         );
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(settings.tally_connect_timeout_ms.max(1)))
+            .connect_timeout(Duration::from_millis(
+                settings.tally_connect_timeout_ms.max(1),
+            ))
             // Tally closes idle connections at will; a fresh one costs little on a LAN.
             .pool_max_idle_per_host(0)
             .build()?;
@@ -114,7 +116,8 @@ impl TallyClient {
                 clock,
                 settings.tally_breaker_failures,
                 chrono::Duration::seconds(
-                    i64::try_from(settings.tally_breaker_cooldown_secs).unwrap_or(i64::MAX / 2_000_000),
+                    i64::try_from(settings.tally_breaker_cooldown_secs)
+                        .unwrap_or(i64::MAX / 2_000_000),
                 ),
             ),
             limits: Limits {
@@ -219,7 +222,12 @@ impl TallyClient {
     }
 
     /// Run `attempt` through the breaker, with retries and jittered backoff.
-    async fn guarded<T, F, Fut>(&self, mode: Mode, attempts: u32, attempt: F) -> Result<T, ClientError>
+    async fn guarded<T, F, Fut>(
+        &self,
+        mode: Mode,
+        attempts: u32,
+        attempt: F,
+    ) -> Result<T, ClientError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, ClientError>>,

@@ -145,7 +145,10 @@ pub fn cached_item(item: StockItem, synced_at: i64) -> CachedItem {
     let exact = |d: pebble_tally::Decimal| d.to_string().parse::<Exact>().ok();
     CachedItem {
         item: CatalogItem {
-            sku: item.part_number.clone().unwrap_or_else(|| item.name.clone()),
+            sku: item
+                .part_number
+                .clone()
+                .unwrap_or_else(|| item.name.clone()),
             tally_name: item.name,
             aliases: item.aliases,
             unit: item.unit.or(item.closing_qty.unit.clone()),
