@@ -44,7 +44,7 @@ fn help_lists_every_subcommand() {
         .output()
         .unwrap();
     let help = text(&o);
-    for cmd in ["serve", "config", "db", "audit"] {
+    for cmd in ["serve", "config", "db", "audit", "tally", "tally-sim"] {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }
     let o = Command::new(env!("CARGO_BIN_EXE_pebble"))

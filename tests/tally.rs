@@ -399,3 +399,83 @@ story!(
         app.shutdown().await;
     }
 );
+
+story!(
+    the_tally_commands_drive_the_simulator_end_to_end,
+    |b: Backend| async move {
+        use std::process::{Command, Stdio};
+        let Some(db) = common::TestDb::new(b).await else {
+            return;
+        };
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut sim = Command::new(env!("CARGO_BIN_EXE_pebble"))
+            .args([
+                "tally-sim",
+                "--catalog",
+                &format!("{root}/data/demo/catalog.json"),
+            ])
+            .args(["--ledgers", &format!("{root}/data/demo/ledgers.json")])
+            .args(["--port", &port.to_string(), "--encoding", "utf8"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the simulator");
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let pebble = |args: &[&str]| {
+            let o = Command::new(env!("CARGO_BIN_EXE_pebble"))
+                .args(args)
+                .env_clear()
+                .env("PEBBLE_DATA_DIR", db.data_dir())
+                .env("PEBBLE_DATABASE_URL", &db.url)
+                .env("PEBBLE_TALLY_URL", format!("http://127.0.0.1:{port}"))
+                .env("PEBBLE_TALLY_CONNECT_TIMEOUT_MS", "300")
+                .env("PEBBLE_TALLY_RETRIES", "0")
+                .output()
+                .expect("run pebble");
+            let out = String::from_utf8_lossy(&o.stdout).into_owned();
+            (
+                o.status.code(),
+                out,
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        };
+        let (code, out, err) = pebble(&["tally", "ping"]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.contains("TallyPrime Server is Running"));
+        let (_, out, _) = pebble(&["tally", "companies", "--json"]);
+        assert!(out.contains("Demo Electricals"));
+        let (_, out, _) = pebble(&["tally", "ledgers", "--json"]);
+        assert!(out.contains("07AAPFS1234K1Z5"), "{out}");
+        let (code, out, err) = pebble(&["tally", "sync", "--json"]);
+        assert_eq!(code, Some(0), "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["items"], demo_catalog().len());
+        let (code, out, _) = pebble(&["tally", "lookup", "2.5 sq mm FR wire", "--json"]);
+        assert_eq!(code, Some(0));
+        let found: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(found["source"], "live");
+        assert_eq!(
+            found["item"]["tally_name"],
+            "FR PVC Wire 2.5 sq mm (90 m coil)"
+        );
+
+        sim.kill().expect("stop the simulator");
+        sim.wait().expect("reap the simulator");
+        let (code, out, _) = pebble(&["tally", "lookup", "2.5 sq mm FR wire", "--json"]);
+        assert_eq!(code, Some(0));
+        let found: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(found["source"], "cache");
+        assert_eq!(found["item"]["closing_qty"], 86);
+        let (code, _, _) = pebble(&["tally", "lookup", "No Such Product"]);
+        assert_eq!(code, Some(1));
+    }
+);
