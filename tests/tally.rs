@@ -454,7 +454,7 @@ story!(
         let (_, out, _) = pebble(&["tally", "companies", "--json"]);
         assert!(out.contains("Demo Electricals"));
         let (_, out, _) = pebble(&["tally", "ledgers", "--json"]);
-        assert!(out.contains("07AAPFS1234K1Z5"), "{out}");
+        assert!(out.contains("07AAPFS1234K1ZY"), "{out}");
         let (code, out, err) = pebble(&["tally", "sync", "--json"]);
         assert_eq!(code, Some(0), "{err}");
         let report: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -479,3 +479,23 @@ story!(
         assert_eq!(code, Some(1));
     }
 );
+
+#[test]
+fn the_demo_files_parse_and_the_demo_parties_carry_valid_gstins() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let catalog = demo_catalog();
+    assert!(catalog.len() >= 40);
+    let mut skus: Vec<_> = catalog.iter().map(|c| c.sku.as_str()).collect();
+    skus.sort();
+    skus.dedup();
+    assert_eq!(skus.len(), catalog.len(), "SKUs are unique");
+    let ledgers: Vec<sim::SimLedger> =
+        serde_json::from_slice(&std::fs::read(format!("{root}/data/demo/ledgers.json")).unwrap())
+            .unwrap();
+    for l in ledgers.iter().filter_map(|l| l.gstin.as_deref()) {
+        assert!(
+            pebble_core::identifiers::Gstin::parse(l).is_ok(),
+            "{l} is not a valid GSTIN"
+        );
+    }
+}
