@@ -203,22 +203,20 @@ impl TallyClient {
             Mode::Lookup => 1,
             Mode::Sync => 1 + self.retries,
         };
-        let bytes = self
-            .guarded(mode, attempts, || async {
-                let bytes = self
-                    .exchange(
-                        self.http
-                            .post(&self.url)
-                            .header(reqwest::header::CONTENT_TYPE, self.encoding.content_type())
-                            .body(body.clone()),
-                        mode,
-                    )
-                    .await?;
-                // Parse inside the attempt so that garbage counts as a fault and is retried.
-                parse(&bytes, &self.limits).map_err(ClientError::from)
-            })
-            .await?;
-        Ok(bytes)
+        self.guarded(mode, attempts, || async {
+            let bytes = self
+                .exchange(
+                    self.http
+                        .post(&self.url)
+                        .header(reqwest::header::CONTENT_TYPE, self.encoding.content_type())
+                        .body(body.clone()),
+                    mode,
+                )
+                .await?;
+            // Parse inside the attempt so that garbage counts as a fault and is retried.
+            parse(&bytes, &self.limits).map_err(ClientError::from)
+        })
+        .await
     }
 
     /// Run `attempt` through the breaker, with retries and jittered backoff.
