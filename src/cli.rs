@@ -68,6 +68,83 @@ pub enum Command {
     },
     /// Classify email: one RFC 5322 message on stdin, or an mbox; one JSON line per message.
     Classify(ClassifyArgs),
+    /// Tally: probe it, list companies and ledgers, sync the catalogue, look up stock.
+    Tally {
+        #[command(subcommand)]
+        action: TallyAction,
+    },
+    /// Play Tally's XML server from a catalogue file (demos and fault drills).
+    TallySim(TallySimArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TallyAction {
+    /// Check that Tally's XML server answers (`GET /`).
+    Ping {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Companies loaded in Tally.
+    Companies {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy Tally's stock items into the local catalogue cache.
+    Sync {
+        /// Everything, not only what changed since the last sync.
+        #[arg(long)]
+        full: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stock of one product (Tally name, alias or SKU): live, or from the cache when Tally is unavailable.
+    Lookup {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ledgers (parties) with GSTIN, state and group.
+    Ledgers {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SimEncoding {
+    Utf16,
+    Utf8,
+}
+
+#[derive(Args, Debug)]
+pub struct TallySimArgs {
+    /// JSON array of {sku, tally_name, aliases, unit, rate_inr, closing_qty, group}.
+    #[arg(long)]
+    catalog: PathBuf,
+    /// JSON array of {name, group, gstin, state, aliases}.
+    #[arg(long)]
+    ledgers: Option<PathBuf>,
+    #[arg(long, default_value_t = 9000)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Company name the simulator reports as loaded.
+    #[arg(long, default_value = "Demo Electricals")]
+    company: String,
+    /// Delay before every answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Share of requests (0 to 1) answered with an empty body.
+    #[arg(long, default_value_t = 0.0)]
+    fail_rate: f64,
+    #[arg(long, value_enum, default_value = "utf16")]
+    encoding: SimEncoding,
+    #[arg(long, value_enum)]
+    fault: Option<crate::tally::sim::Fault>,
+    /// How long the `slow` fault delays an answer, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    slow_ms: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -269,6 +346,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit { action } => audit(action).await,
         Command::Users { action } => users(action).await,
+        Command::Tally { action } => tally(action).await,
+        Command::TallySim(args) => tally_sim(args).await,
         Command::Validate { kind, values, json } => validate(kind, values, json),
         Command::Model { action } => {
             match action {
@@ -381,6 +460,157 @@ fn human(v: &pebble_core::identifiers::Validation) -> String {
         let errors: Vec<String> = v.errors.iter().map(ToString::to_string).collect();
         format!("{:?}: invalid {kind}: {}", v.value, errors.join("; "))
     }
+}
+
+async fn tally(action: TallyAction) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let tally = &state.tally;
+    let client = &tally.client;
+    let code = match action {
+        TallyAction::Ping { json } => {
+            let banner = client.ping().await?;
+            show(
+                json,
+                &serde_json::json!({"url": client.url(), "banner": banner}),
+                format!("{}: {banner}", client.url()),
+            )?;
+            ExitCode::SUCCESS
+        }
+        TallyAction::Companies { json } => {
+            let companies = client.companies().await?;
+            let text = companies
+                .iter()
+                .map(|c| format!("{}{}", c.name, if c.is_active { "\t(active)" } else { "" }))
+                .collect::<Vec<_>>()
+                .join("\n");
+            show(json, &companies, text)?;
+            ExitCode::SUCCESS
+        }
+        TallyAction::Ledgers { json } => {
+            let ledgers = client.ledgers().await?;
+            let text = ledgers
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        l.name,
+                        l.gstin.as_deref().unwrap_or("-"),
+                        l.state.as_deref().unwrap_or("-"),
+                        l.group.as_deref().unwrap_or("-")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            show(json, &ledgers, text)?;
+            ExitCode::SUCCESS
+        }
+        TallyAction::Sync { full, json } => {
+            let report = tally.sync(full, Actor::system("cli")).await?;
+            show(
+                json,
+                &report,
+                format!(
+                    "{} sync: {} items written, {} cached, {} ms",
+                    if report.full { "full" } else { "incremental" },
+                    report.items,
+                    report.cached,
+                    report.duration_ms
+                ),
+            )?;
+            ExitCode::SUCCESS
+        }
+        TallyAction::Lookup { name, json } => {
+            let found = tally.lookup(&name, Actor::system("cli")).await?;
+            let text = match &found.item {
+                Some(a) => format!(
+                    "{}\t{} {}\trate {}\t{} ({}s old)",
+                    a.item.tally_name,
+                    a.item.closing_qty,
+                    a.item.unit.as_deref().unwrap_or(""),
+                    a.item
+                        .rate_inr
+                        .as_ref()
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    a.source.as_str(),
+                    a.age_secs
+                ),
+                None => format!(
+                    "{name}: not found ({}{})",
+                    found.source.as_str(),
+                    found
+                        .tally_error
+                        .as_deref()
+                        .map(|e| format!("; Tally: {e}"))
+                        .unwrap_or_default()
+                ),
+            };
+            show(json, &found, text)?;
+            if found.item.is_some() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    };
+    state.db.close().await;
+    Ok(code)
+}
+
+/// Print `value` as one JSON line, or `text` for people.
+fn show<T: serde::Serialize>(json: bool, value: &T, text: String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(value)?);
+    } else {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+async fn tally_sim(args: TallySimArgs) -> anyhow::Result<ExitCode> {
+    use crate::tally::sim;
+    let read =
+        |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let catalog = pebble_core::catalog::parse_catalog(&read(&args.catalog)?)
+        .with_context(|| format!("{} is not a catalogue file", args.catalog.display()))?;
+    let ledgers: Vec<sim::SimLedger> = match &args.ledgers {
+        Some(p) => serde_json::from_slice(&read(p)?)
+            .with_context(|| format!("{} is not a ledgers file", p.display()))?,
+        None => Vec::new(),
+    };
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.fail_rate),
+        "--fail-rate must be between 0 and 1"
+    );
+    let addr = std::net::SocketAddr::new(args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    eprintln!(
+        "Tally simulator on http://{addr}: company {:?}, {} stock items, {} ledgers",
+        args.company,
+        catalog.len(),
+        ledgers.len()
+    );
+    sim::serve(
+        listener,
+        sim::SimConfig {
+            company: args.company,
+            catalog,
+            ledgers,
+            latency: std::time::Duration::from_millis(args.latency_ms),
+            fail_rate: args.fail_rate,
+            encoding: match args.encoding {
+                SimEncoding::Utf16 => pebble_tally::WireEncoding::Utf16Le,
+                SimEncoding::Utf8 => pebble_tally::WireEncoding::Utf8,
+            },
+            fault: args.fault,
+            slow: std::time::Duration::from_millis(args.slow_ms),
+        },
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn users(action: UsersAction) -> anyhow::Result<ExitCode> {

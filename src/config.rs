@@ -75,6 +75,28 @@ pub struct Settings {
     pub login_failures_per_hour: u32,
     /// Origins allowed to call the API from a browser, comma-separated (never `*`).
     pub cors_origins: String,
+    /// Tally's XML server.
+    pub tally_url: String,
+    /// The Tally company to read, exactly as Tally shows it; empty = Tally's active company.
+    pub tally_company: String,
+    /// Request encoding: `utf16` (what Tally and every mature connector use) or `utf8`.
+    pub tally_encoding: String,
+    /// Connect timeout towards Tally, in milliseconds.
+    pub tally_connect_timeout_ms: u64,
+    /// Whole-request timeout of a live lookup, in milliseconds (short: the cache answers instead).
+    pub tally_lookup_timeout_ms: u64,
+    /// Whole-request timeout of a sync export, in seconds (long: big catalogues).
+    pub tally_sync_timeout_secs: u64,
+    /// Retries of a failed sync read, with jittered exponential backoff.
+    pub tally_retries: u32,
+    /// Consecutive failures that open the circuit breaker.
+    pub tally_breaker_failures: u32,
+    /// Seconds the breaker stays open before one probe is let through.
+    pub tally_breaker_cooldown_secs: u64,
+    /// Largest Tally response read, in bytes.
+    pub tally_max_response_bytes: usize,
+    /// Seconds between catalogue syncs inside `pebble serve` (0 = never).
+    pub tally_sync_interval_secs: u64,
 }
 
 impl Default for Settings {
@@ -106,6 +128,17 @@ impl Default for Settings {
             login_rate_limit_per_minute: 20,
             login_failures_per_hour: 20,
             cors_origins: String::new(),
+            tally_url: "http://127.0.0.1:9000".into(),
+            tally_company: String::new(),
+            tally_encoding: "utf16".into(),
+            tally_connect_timeout_ms: 1000,
+            tally_lookup_timeout_ms: 2000,
+            tally_sync_timeout_secs: 120,
+            tally_retries: 2,
+            tally_breaker_failures: 3,
+            tally_breaker_cooldown_secs: 30,
+            tally_max_response_bytes: 64 * 1024 * 1024,
+            tally_sync_interval_secs: 900,
         }
     }
 }
@@ -168,6 +201,17 @@ pub const DOCUMENTATION: &[(&str, &str)] = &[
         "Failed logins per hour per account before it is locked for the rest of the hour (ASVS: <= 100).",
     ),
     ("cors_origins", "Browser origins allowed to call the API, comma-separated; empty = none."),
+    ("tally_url", "Tally's XML server (TallyPrime / Tally.ERP 9)."),
+    ("tally_company", "Tally company to read, exactly as Tally shows it; empty = the active company."),
+    ("tally_encoding", "Request encoding: utf16 (Tally's own) or utf8."),
+    ("tally_connect_timeout_ms", "Connect timeout towards Tally, in milliseconds."),
+    ("tally_lookup_timeout_ms", "Timeout of a live stock lookup, in milliseconds; the cache answers after it."),
+    ("tally_sync_timeout_secs", "Timeout of one sync export, in seconds."),
+    ("tally_retries", "Retries of a failed sync read (jittered exponential backoff)."),
+    ("tally_breaker_failures", "Consecutive Tally failures that open the circuit breaker."),
+    ("tally_breaker_cooldown_secs", "Seconds the breaker stays open before a half-open probe."),
+    ("tally_max_response_bytes", "Largest Tally response read, in bytes."),
+    ("tally_sync_interval_secs", "Seconds between catalogue syncs while serving (0 = never)."),
 ];
 
 fn mask<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {

@@ -15,4 +15,5 @@ pub mod mail;
 pub mod metrics;
 pub mod startup;
 pub mod store;
+pub mod tally;
 pub mod telemetry;

@@ -46,6 +46,7 @@ pub struct Metrics {
     pub audit_appender_stopped: Gauge,
     pub rate_limited: Counter,
     db_pool: Family<PoolLabel, Gauge>,
+    pub tally: crate::tally::metrics::TallyMetrics,
 }
 
 impl Metrics {
@@ -118,6 +119,7 @@ impl Metrics {
             })
             .set(1);
         registry.register("build_info", "Pebble build and storage backend", build_info);
+        let tally = crate::tally::metrics::TallyMetrics::register(&mut registry);
         Metrics {
             registry,
             http_request_duration,
@@ -129,6 +131,7 @@ impl Metrics {
             audit_appender_stopped,
             rate_limited,
             db_pool,
+            tally,
         }
     }
 
@@ -149,6 +152,8 @@ impl Metrics {
         self.db_pool
             .get_or_create(&PoolLabel { state: "idle" })
             .set(idle.into());
+        self.tally
+            .refresh_sync_age(chrono::Utc::now().timestamp_micros());
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out

@@ -56,9 +56,13 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         signer,
         metrics.clone(),
     ));
-    let auth = Arc::new(Auth::new(settings, db.clone(), audit.clone(), clock).await?);
+    let auth = Arc::new(Auth::new(settings, db.clone(), audit.clone(), clock.clone()).await?);
     // Offline validation only: no online registry provider is configured by default.
     let crm = Arc::new(Crm::new(db.clone(), audit.clone(), None));
+    let tally = Arc::new(
+        crate::tally::Tally::new(settings, db.clone(), audit.clone(), clock, metrics.clone())
+            .await?,
+    );
     Ok(AppState {
         settings: Arc::new(settings.clone()),
         db,
@@ -67,6 +71,7 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         metrics,
         chain: Arc::default(),
         crm,
+        tally,
     })
 }
 
@@ -126,6 +131,7 @@ impl Application {
         let metrics = axum::serve(self.metrics_listener, metrics_router(self.state.clone()))
             .with_graceful_shutdown(stop.clone().cancelled_owned());
         let workers = tokio::spawn(workers(self.state.clone(), stop.clone()));
+        let tally_sync = tokio::spawn(tally_sync(self.state.clone(), stop.clone()));
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -133,6 +139,7 @@ impl Application {
         });
         let (a, m) = tokio::join!(api, metrics);
         let _ = workers.await;
+        let _ = tally_sync.await;
         self.state.db.close().await;
         a.context("API server")?;
         m.context("metrics server")?;
@@ -206,6 +213,33 @@ async fn workers(state: AppState, stop: CancellationToken) {
                     Ok(n) if n > 0 => tracing::info!(redacted = n, "retention applied"),
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "applying retention failed"),
+                }
+            }
+        }
+    }
+}
+
+/// Keep the Tally catalogue cache fresh. Its own task, so that a long export
+/// never delays checkpoints; the first sync one period after start, like the
+/// other workers (`pebble tally sync` fills the cache at once).
+async fn tally_sync(state: AppState, stop: CancellationToken) {
+    let secs = state.settings.tally_sync_interval_secs;
+    if secs == 0 {
+        return;
+    }
+    let period = Duration::from_secs(secs);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            r = state.tally.sync(false, pebble_core::audit::Actor::system("tally-sync")) => {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "periodic Tally sync failed; the cache keeps serving");
                 }
             }
         }

@@ -45,7 +45,16 @@ fn help_lists_every_subcommand() {
         .unwrap();
     let help = text(&o);
     for cmd in [
-        "serve", "config", "db", "audit", "users", "validate", "model", "classify",
+        "serve",
+        "config",
+        "db",
+        "audit",
+        "users",
+        "validate",
+        "model",
+        "classify",
+        "tally",
+        "tally-sim",
     ] {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }

@@ -76,6 +76,8 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/leads/{id}/stage", Access::Roles(CRM_WRITE)),
     ("POST", "/api/v1/notes", Access::Roles(CRM_WRITE)),
     ("GET", "/api/v1/openapi.json", Access::Public),
+    ("GET", "/api/v1/stock", Access::Roles(EVERYONE)),
+    ("GET", "/api/v1/tally/health", Access::Roles(EVERYONE)),
     ("GET", "/api/v1/users", Access::Roles(ADMIN)),
     ("POST", "/api/v1/users", Access::Roles(ADMIN)),
     ("POST", "/api/v1/users/{id}/disable", Access::Roles(ADMIN)),

@@ -9,6 +9,7 @@ pub mod error;
 pub mod guard;
 pub mod health;
 pub mod json;
+pub mod stock;
 pub mod users;
 pub mod validate;
 
@@ -50,6 +51,7 @@ pub struct AppState {
     /// The last chain verification, for `/readyz`.
     pub chain: Arc<tokio::sync::RwLock<Option<VerifyReport>>>,
     pub crm: Arc<crate::crm::Crm>,
+    pub tally: Arc<crate::tally::Tally>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -241,7 +243,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(activity::router())
         .merge(validate::router())
-        .merge(crm::router());
+        .merge(crm::router())
+        .merge(stock::router());
     let (router, mut api) = routes.split_for_parts();
     // After the merge: derive-time modifiers run before any path exists.
     utoipa::Modify::modify(&ProblemResponses, &mut api);

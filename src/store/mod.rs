@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod crm;
+pub mod tally;
 pub mod users;
 
 use std::str::FromStr;

@@ -337,7 +337,7 @@ impl ProductMatcher {
                         let (_, n, u) = quantities.remove(i);
                         (Some(n), u.to_string())
                     }
-                    None => (None, self.items[item].unit.clone()),
+                    None => (None, self.items[item].unit.clone().unwrap_or_default()),
                 };
                 out.push(ProductMention {
                     sku: sku.clone(),
@@ -438,10 +438,10 @@ mod tests {
             sku: sku.into(),
             tally_name: name.into(),
             aliases: aliases.iter().map(|s| s.to_string()).collect(),
-            unit: unit.into(),
-            rate_inr: 100.0,
-            closing_qty: 10.0,
-            group: String::new(),
+            unit: Some(unit.into()),
+            rate_inr: Some("100".parse().unwrap()),
+            closing_qty: "10".parse().unwrap(),
+            group: None,
         }
     }
 
