@@ -67,10 +67,10 @@ fn item(sku: &str, name: &str, unit: &str) -> CatalogItem {
         sku: sku.into(),
         tally_name: name.into(),
         aliases: vec![],
-        unit: unit.into(),
-        rate_inr: 100.0,
-        closing_qty: 10.0,
-        group: String::new(),
+        unit: Some(unit.into()),
+        rate_inr: Some("100".parse().unwrap()),
+        closing_qty: "10".parse().unwrap(),
+        group: None,
     }
 }
 
