@@ -101,33 +101,56 @@ pub async fn append(
     Ok(sealed)
 }
 
-const INSERT_ONE: &str = "insert into activity_stream (seq, id, occurred_at, recorded_at, event_type, \
-     actor_kind, actor_id, entity_type, entity_id, retention_class, payload, payload_hash, prev_hash, hash) \
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+/// 14 parameters a row; SQLite allows 32,766 parameters a statement.
+const SQLITE_ROWS_PER_INSERT: usize = 40;
+
+fn sqlite_insert(rows: usize) -> String {
+    let mut sql = String::from(
+        "insert into activity_stream (seq, id, occurred_at, recorded_at, event_type, actor_kind, \
+         actor_id, entity_type, entity_id, retention_class, payload, payload_hash, prev_hash, hash) values ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..14 {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", r * 14 + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
 
 async fn insert(tx: &mut Tx, events: &[StoredEvent]) -> Result<(), StoreError> {
     match tx {
         Tx::Sqlite(t) => {
-            // In-process and prepared once: a loop is as fast as a multi-row insert.
-            for e in events {
-                sqlx::query(INSERT_ONE)
-                    .bind(e.seq)
-                    .bind(&e.id)
-                    .bind(e.occurred_at)
-                    .bind(e.recorded_at)
-                    .bind(&e.event_type)
-                    .bind(&e.actor_kind)
-                    .bind(&e.actor_id)
-                    .bind(&e.entity_type)
-                    .bind(&e.entity_id)
-                    .bind(&e.retention_class)
-                    .bind(&e.payload)
-                    .bind(&e.payload_hash)
-                    .bind(&e.prev_hash)
-                    .bind(&e.hash)
-                    .execute(&mut **t)
-                    .await
-                    .map_err(refused)?;
+            // sqlx hands each statement to SQLite's worker thread, so rows go
+            // in multi-row statements: one hop per chunk instead of per event.
+            for chunk in events.chunks(SQLITE_ROWS_PER_INSERT) {
+                let sql = sqlite_insert(chunk.len());
+                let mut q = sqlx::query(&sql);
+                for e in chunk {
+                    q = q
+                        .bind(e.seq)
+                        .bind(&e.id)
+                        .bind(e.occurred_at)
+                        .bind(e.recorded_at)
+                        .bind(&e.event_type)
+                        .bind(&e.actor_kind)
+                        .bind(&e.actor_id)
+                        .bind(&e.entity_type)
+                        .bind(&e.entity_id)
+                        .bind(&e.retention_class)
+                        .bind(&e.payload)
+                        .bind(&e.payload_hash)
+                        .bind(&e.prev_hash)
+                        .bind(&e.hash);
+                }
+                q.execute(&mut **t).await.map_err(refused)?;
             }
         }
         Tx::Postgres(t) => {

@@ -323,10 +323,45 @@ pub fn sha256(bytes: &[u8]) -> Hash {
 /// Fixed-width UTC timestamp text used inside the hash:
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub fn canonical_time(micros: i64) -> String {
-    Utc.timestamp_micros(micros)
-        .single()
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
-        .unwrap_or_else(|| format!("invalid:{micros}"))
+    let mut buf = [0u8; 27];
+    match write_canonical_time(micros, &mut buf) {
+        Some(text) => text.to_owned(),
+        None => format!("invalid:{micros}"),
+    }
+}
+
+/// The same text written into a caller's buffer: verification formats two
+/// times per event, and chrono's general formatter would dominate its cost.
+fn write_canonical_time(micros: i64, buf: &mut [u8; 27]) -> Option<&str> {
+    use chrono::{Datelike, Timelike};
+    let t = Utc.timestamp_micros(micros).single()?;
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let mut put = |at: usize, value: u32, width: usize| {
+        let mut v = value;
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, t.month(), 2);
+    put(8, t.day(), 2);
+    put(11, t.hour(), 2);
+    put(14, t.minute(), 2);
+    put(17, t.second(), 2);
+    put(20, t.nanosecond() / 1000 % 1_000_000, 6);
+    for (at, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (26, b'Z'),
+    ] {
+        buf[at] = c;
+    }
+    std::str::from_utf8(buf).ok()
 }
 
 /// The fields of an event covered by its chain hash, besides the two hashes.
@@ -367,13 +402,28 @@ pub fn chain_hash(prev_hash: &Hash, fields: &ChainFields<'_>, payload_hash: &Has
     let mut h = Sha256::new();
     h.update(prev_hash);
     let seq = fields.seq.to_string();
-    let occurred = canonical_time(fields.occurred_at);
-    let recorded = canonical_time(fields.recorded_at);
+    let (mut occurred_buf, mut recorded_buf) = ([0u8; 27], [0u8; 27]);
+    let occurred_fallback;
+    let occurred = match write_canonical_time(fields.occurred_at, &mut occurred_buf) {
+        Some(t) => t,
+        None => {
+            occurred_fallback = canonical_time(fields.occurred_at);
+            occurred_fallback.as_str()
+        }
+    };
+    let recorded_fallback;
+    let recorded = match write_canonical_time(fields.recorded_at, &mut recorded_buf) {
+        Some(t) => t,
+        None => {
+            recorded_fallback = canonical_time(fields.recorded_at);
+            recorded_fallback.as_str()
+        }
+    };
     for part in [
         seq.as_str(),
         fields.id,
-        occurred.as_str(),
-        recorded.as_str(),
+        occurred,
+        recorded,
         fields.event_type,
         fields.actor_kind,
         fields.actor_id,
@@ -630,6 +680,26 @@ mod tests {
             v.check(e)?;
         }
         Ok(v.verified())
+    }
+
+    #[test]
+    fn canonical_time_matches_chronos_rfc3339_with_six_digits() {
+        for micros in [
+            0,
+            1,
+            999_999,
+            1_768_469_400_123_456,
+            253_402_300_799_999_999,
+            -1_000_000,
+        ] {
+            let expected = Utc
+                .timestamp_micros(micros)
+                .single()
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string();
+            assert_eq!(canonical_time(micros), expected, "{micros}");
+        }
     }
 
     #[test]
