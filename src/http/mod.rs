@@ -121,6 +121,7 @@ impl utoipa::Modify for ProblemResponses {
                         }
                     }
                 }
+                let has_body = op.request_body.is_some();
                 let signed_in = op
                     .security
                     .as_ref()
@@ -132,6 +133,12 @@ impl utoipa::Modify for ProblemResponses {
                         .or_insert_with(|| problem(why));
                 };
                 add("400", "the request is malformed; `field` names the culprit");
+                if has_body {
+                    add(
+                        "415",
+                        "the body must be sent as Content-Type: application/json",
+                    );
+                }
                 if signed_in {
                     add("401", "no valid access token, or the session has ended");
                     add("403", "the signed-in role may not do this");
