@@ -330,6 +330,26 @@ pub fn canonical_time(micros: i64) -> String {
     }
 }
 
+/// `n` as decimal text in a caller's buffer (a stack array, not a String:
+/// this runs once per event while verifying millions).
+fn write_decimal(n: i64, buf: &mut [u8; 20]) -> &str {
+    let mut v = n.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
+}
+
 /// The same text written into a caller's buffer: verification formats two
 /// times per event, and chrono's general formatter would dominate its cost.
 fn write_canonical_time(micros: i64, buf: &mut [u8; 27]) -> Option<&str> {
@@ -401,7 +421,8 @@ impl<'a> ChainFields<'a> {
 pub fn chain_hash(prev_hash: &Hash, fields: &ChainFields<'_>, payload_hash: &Hash) -> Hash {
     let mut h = Sha256::new();
     h.update(prev_hash);
-    let seq = fields.seq.to_string();
+    let mut seq_buf = [0u8; 20];
+    let seq = write_decimal(fields.seq, &mut seq_buf);
     let (mut occurred_buf, mut recorded_buf) = ([0u8; 27], [0u8; 27]);
     let occurred_fallback;
     let occurred = match write_canonical_time(fields.occurred_at, &mut occurred_buf) {
@@ -420,7 +441,7 @@ pub fn chain_hash(prev_hash: &Hash, fields: &ChainFields<'_>, payload_hash: &Has
         }
     };
     for part in [
-        seq.as_str(),
+        seq,
         fields.id,
         occurred,
         recorded,
@@ -680,6 +701,13 @@ mod tests {
             v.check(e)?;
         }
         Ok(v.verified())
+    }
+
+    #[test]
+    fn decimals_are_written_like_to_string() {
+        for n in [0, 7, -7, 10, 1_000_000, i64::MAX, i64::MIN + 1] {
+            assert_eq!(write_decimal(n, &mut [0u8; 20]), n.to_string());
+        }
     }
 
     #[test]
