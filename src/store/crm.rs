@@ -1,7 +1,7 @@
 //! Companies, contacts, leads and notes SQL. Lists are keyset-paginated on
 //! (sort key, id) so a page never skips or repeats a row while others write.
 
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
 use super::{check_text, on_db, on_tx, refused, Db, StoreError, Tx};
 
@@ -23,7 +23,7 @@ pub struct Company {
     pub deleted_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Contact {
     pub id: String,
     pub email: String,
@@ -36,7 +36,7 @@ pub struct Contact {
     pub deleted_at: Option<i64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Lead {
     pub id: String,
     pub title: String,
@@ -50,7 +50,7 @@ pub struct Lead {
     pub updated_at: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Note {
     pub id: String,
     pub entity_type: String,
@@ -91,61 +91,6 @@ macro_rules! company_from_row {
                 created_at: r.try_get("created_at")?,
                 updated_at: r.try_get("updated_at")?,
                 deleted_at: r.try_get("deleted_at")?,
-            })
-        })()
-    }};
-}
-
-macro_rules! contact_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        (|| -> Result<Contact, sqlx::Error> {
-            Ok(Contact {
-                id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                name: r.try_get("name")?,
-                phone: r.try_get("phone")?,
-                company_id: r.try_get("company_id")?,
-                merged_into: r.try_get("merged_into")?,
-                created_at: r.try_get("created_at")?,
-                updated_at: r.try_get("updated_at")?,
-                deleted_at: r.try_get("deleted_at")?,
-            })
-        })()
-    }};
-}
-
-macro_rules! lead_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        (|| -> Result<Lead, sqlx::Error> {
-            Ok(Lead {
-                id: r.try_get("id")?,
-                title: r.try_get("title")?,
-                company_id: r.try_get("company_id")?,
-                contact_id: r.try_get("contact_id")?,
-                stage: r.try_get("stage")?,
-                lost_reason: r.try_get("lost_reason")?,
-                owner_id: r.try_get("owner_id")?,
-                source_email_id: r.try_get("source_email_id")?,
-                created_at: r.try_get("created_at")?,
-                updated_at: r.try_get("updated_at")?,
-            })
-        })()
-    }};
-}
-
-macro_rules! note_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        (|| -> Result<Note, sqlx::Error> {
-            Ok(Note {
-                id: r.try_get("id")?,
-                entity_type: r.try_get("entity_type")?,
-                entity_id: r.try_get("entity_id")?,
-                author_id: r.try_get("author_id")?,
-                body: r.try_get("body")?,
-                created_at: r.try_get("created_at")?,
             })
         })()
     }};
@@ -395,7 +340,7 @@ pub async fn contact_tx(tx: &mut Tx, id: &str) -> Result<Option<Contact>, StoreE
             .bind(id)
             .fetch_optional(c)
             .await?;
-        Ok(row.map(|r| contact_from_row!(&r)).transpose()?)
+        Ok(row.map(|r| Contact::from_row(&r)).transpose()?)
     })
 }
 
@@ -405,7 +350,7 @@ pub async fn contact(db: &Db, id: &str) -> Result<Option<Contact>, StoreError> {
             .bind(id)
             .fetch_optional(p)
             .await?;
-        Ok(row.map(|r| contact_from_row!(&r)).transpose()?)
+        Ok(row.map(|r| Contact::from_row(&r)).transpose()?)
     })
 }
 
@@ -419,7 +364,7 @@ pub async fn contact_by_email(tx: &mut Tx, email: &str) -> Result<Option<Contact
         .bind(email)
         .fetch_optional(c)
         .await?;
-        Ok(row.map(|r| contact_from_row!(&r)).transpose()?)
+        Ok(row.map(|r| Contact::from_row(&r)).transpose()?)
     })
 }
 
@@ -517,7 +462,7 @@ pub async fn lead_tx(tx: &mut Tx, id: &str) -> Result<Option<Lead>, StoreError> 
             .bind(id)
             .fetch_optional(c)
             .await?;
-        Ok(row.map(|r| lead_from_row!(&r)).transpose()?)
+        Ok(row.map(|r| Lead::from_row(&r)).transpose()?)
     })
 }
 
@@ -527,7 +472,7 @@ pub async fn lead(db: &Db, id: &str) -> Result<Option<Lead>, StoreError> {
             .bind(id)
             .fetch_optional(p)
             .await?;
-        Ok(row.map(|r| lead_from_row!(&r)).transpose()?)
+        Ok(row.map(|r| Lead::from_row(&r)).transpose()?)
     })
 }
 
@@ -575,10 +520,7 @@ pub async fn notes(db: &Db, entity_type: &str, entity_id: &str) -> Result<Vec<No
         .bind(entity_id)
         .fetch_all(p)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| note_from_row!(r))
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(Note::from_row).collect::<Result<_, _>>()?)
     })
 }
 
@@ -740,7 +682,7 @@ pub async fn list_contacts(db: &Db, q: &ListQuery) -> Result<Vec<Contact>, Store
             .await?;
         Ok(rows
             .iter()
-            .map(|r| contact_from_row!(r))
+            .map(Contact::from_row)
             .collect::<Result<_, _>>()?)
     })
 }
@@ -751,9 +693,6 @@ pub async fn list_leads(db: &Db, q: &ListQuery) -> Result<Vec<Lead>, StoreError>
         let rows = bind_values!(sqlx::query(&sql), &params)
             .fetch_all(p)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| lead_from_row!(r))
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(Lead::from_row).collect::<Result<_, _>>()?)
     })
 }

@@ -1,10 +1,10 @@
 //! Users and sessions SQL.
 
-use sqlx::Row;
+use sqlx::FromRow;
 
 use super::{check_text, on_db, on_tx, refused, Db, StoreError, Tx};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -16,7 +16,7 @@ pub struct User {
     pub updated_at: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Session {
     pub id: String,
     pub user_id: String,
@@ -26,42 +26,6 @@ pub struct Session {
     pub refresh_hash: String,
     pub revoked_at: Option<i64>,
     pub revoke_reason: Option<String>,
-}
-
-macro_rules! user_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        (|| -> Result<User, sqlx::Error> {
-            Ok(User {
-                id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                display_name: r.try_get("display_name")?,
-                role: r.try_get("role")?,
-                password_hash: r.try_get("password_hash")?,
-                disabled: r.try_get("disabled")?,
-                created_at: r.try_get("created_at")?,
-                updated_at: r.try_get("updated_at")?,
-            })
-        })()
-    }};
-}
-
-macro_rules! session_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        (|| -> Result<Session, sqlx::Error> {
-            Ok(Session {
-                id: r.try_get("id")?,
-                user_id: r.try_get("user_id")?,
-                created_at: r.try_get("created_at")?,
-                last_seen_at: r.try_get("last_seen_at")?,
-                expires_at: r.try_get("expires_at")?,
-                refresh_hash: r.try_get("refresh_hash")?,
-                revoked_at: r.try_get("revoked_at")?,
-                revoke_reason: r.try_get("revoke_reason")?,
-            })
-        })()
-    }};
 }
 
 pub async fn insert_user(tx: &mut Tx, u: &User) -> Result<(), StoreError> {
@@ -91,7 +55,7 @@ pub async fn insert_user(tx: &mut Tx, u: &User) -> Result<(), StoreError> {
 async fn one_user(db: &Db, sql: &str, key: &str) -> Result<Option<User>, StoreError> {
     on_db!(db, |p| {
         let row = sqlx::query(sql).bind(key).fetch_optional(p).await?;
-        Ok(row.map(|r| user_from_row!(&r)).transpose()?)
+        Ok(row.map(|r| User::from_row(&r)).transpose()?)
     })
 }
 
@@ -108,10 +72,7 @@ pub async fn list_users(db: &Db) -> Result<Vec<User>, StoreError> {
         let rows = sqlx::query("select * from users order by email")
             .fetch_all(p)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| user_from_row!(r))
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(User::from_row).collect::<Result<_, _>>()?)
     })
 }
 
@@ -173,7 +134,7 @@ pub async fn session(db: &Db, id: &str) -> Result<Option<Session>, StoreError> {
             .bind(id)
             .fetch_optional(p)
             .await?;
-        Ok(row.map(|r| session_from_row!(&r)).transpose()?)
+        Ok(row.map(|r| Session::from_row(&r)).transpose()?)
     })
 }
 
@@ -186,7 +147,7 @@ pub async fn session_by_refresh(
             .bind(refresh_hash)
             .fetch_optional(p)
             .await?;
-        Ok(row.map(|r| session_from_row!(&r)).transpose()?)
+        Ok(row.map(|r| Session::from_row(&r)).transpose()?)
     })
 }
 
