@@ -264,6 +264,11 @@ impl Settings {
         crate::store::redact_url(&self.database_url())
     }
 
+    /// Root of the local object store: raw emails and attachments, by content hash.
+    pub fn objects_dir(&self) -> PathBuf {
+        self.data_dir.join("objects")
+    }
+
     pub fn signing_key_file(&self) -> PathBuf {
         self.audit_signing_key_file
             .clone()

@@ -7,7 +7,6 @@
 
 pub mod breaker;
 pub mod client;
-pub mod metrics;
 pub mod sim;
 
 use std::sync::Arc;

@@ -12,6 +12,13 @@ use prometheus_client::registry::Registry;
 
 use crate::store::Db;
 
+pub mod ai;
+pub mod backup;
+pub mod drafts;
+pub mod pipeline;
+pub mod rolling;
+pub mod tally;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     pub route: String,
@@ -46,7 +53,11 @@ pub struct Metrics {
     pub audit_appender_stopped: Gauge,
     pub rate_limited: Counter,
     db_pool: Family<PoolLabel, Gauge>,
-    pub tally: crate::tally::metrics::TallyMetrics,
+    pub tally: tally::TallyMetrics,
+    pub pipeline: pipeline::PipelineMetrics,
+    pub ai: ai::AiMetrics,
+    pub drafts: drafts::DraftMetrics,
+    pub backup: backup::BackupMetrics,
 }
 
 impl Metrics {
@@ -119,7 +130,11 @@ impl Metrics {
             })
             .set(1);
         registry.register("build_info", "Pebble build and storage backend", build_info);
-        let tally = crate::tally::metrics::TallyMetrics::register(&mut registry);
+        let tally = tally::TallyMetrics::register(&mut registry);
+        let pipeline = pipeline::PipelineMetrics::register(&mut registry);
+        let ai = ai::AiMetrics::register(&mut registry);
+        let drafts = drafts::DraftMetrics::register(&mut registry);
+        let backup = backup::BackupMetrics::register(&mut registry);
         Metrics {
             registry,
             http_request_duration,
@@ -132,6 +147,10 @@ impl Metrics {
             rate_limited,
             db_pool,
             tally,
+            pipeline,
+            ai,
+            drafts,
+            backup,
         }
     }
 
@@ -152,8 +171,9 @@ impl Metrics {
         self.db_pool
             .get_or_create(&PoolLabel { state: "idle" })
             .set(idle.into());
-        self.tally
-            .refresh_sync_age(chrono::Utc::now().timestamp_micros());
+        let now_us = chrono::Utc::now().timestamp_micros();
+        self.tally.refresh_sync_age(now_us);
+        self.backup.refresh_age(now_us);
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out

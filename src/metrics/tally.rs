@@ -1,9 +1,7 @@
 //! Tally's figures for the observability issue: lookup latency, outcomes by
 //! source, a rolling success rate and the age of the catalogue cache.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -11,6 +9,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use super::rolling::RollingRate;
 
 /// Lookups counted in the rolling success rate.
 const WINDOW: usize = 100;
@@ -26,11 +26,10 @@ pub struct LookupLabels {
 pub struct TallyMetrics {
     pub lookup_latency: Histogram,
     pub lookups: Family<LookupLabels, Counter>,
-    success_rate: Gauge<f64, AtomicU64>,
+    success_rate: RollingRate,
     sync_age: Gauge<f64, AtomicU64>,
     /// Unix µs of the last good sync; 0 = none yet.
     last_sync_us: AtomicI64,
-    window: Mutex<VecDeque<bool>>,
 }
 
 impl TallyMetrics {
@@ -50,11 +49,11 @@ impl TallyMetrics {
             "Stock lookups by outcome and source",
             lookups.clone(),
         );
-        let success_rate = Gauge::<f64, AtomicU64>::default();
+        let success_rate = RollingRate::new(WINDOW);
         registry.register(
             "tally_lookup_success_rate",
             "Share of the last 100 lookups that returned stock (live or cache)",
-            success_rate.clone(),
+            success_rate.gauge(),
         );
         let sync_age = Gauge::<f64, AtomicU64>::default();
         registry.register(
@@ -68,7 +67,6 @@ impl TallyMetrics {
             success_rate,
             sync_age,
             last_sync_us: AtomicI64::new(0),
-            window: Mutex::new(VecDeque::with_capacity(WINDOW)),
         }
     }
 
@@ -77,13 +75,7 @@ impl TallyMetrics {
         self.lookups
             .get_or_create(&LookupLabels { outcome, source })
             .inc();
-        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() == WINDOW {
-            w.pop_front();
-        }
-        w.push_back(outcome != "failed");
-        let ok = w.iter().filter(|ok| **ok).count();
-        self.success_rate.set(ok as f64 / w.len() as f64);
+        self.success_rate.record(outcome != "failed");
     }
 
     pub fn synced_at(&self, unix_us: i64) {
