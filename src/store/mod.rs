@@ -5,6 +5,8 @@
 
 pub mod activity;
 pub mod crm;
+pub mod emails;
+pub mod jobs;
 pub mod tally;
 pub mod users;
 
