@@ -29,6 +29,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Try Pebble: a demo business, Tally simulator, users and mailbox, served on the embedded default.
+    Demo,
     /// Run the API server, the metrics listener and the background workers.
     Serve,
     /// Print the documented defaults, or (`check`) the effective settings with secrets masked.
@@ -408,6 +410,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => serve().await,
+        Command::Demo => {
+            let settings = Settings::load()?;
+            crate::telemetry::init(&settings.log);
+            crate::demo::run(settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Db {
             action: DbAction::Migrate,
         } => {

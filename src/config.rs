@@ -378,6 +378,7 @@ mod tests {
             jwt_previous_secrets: Some("x".into()),
             admin_password: Some("x".into()),
             redis_url: Some("x".into()),
+            imap_ca_file: Some("x".into()),
             ..Settings::default()
         })
         .unwrap();

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crm;
+pub mod demo;
 pub mod http;
 pub mod ingest;
 pub mod intent;
