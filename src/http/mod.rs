@@ -35,7 +35,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::audit::{Audit, VerifyReport};
 use crate::auth::Auth;
 use crate::config::Settings;
-use crate::metrics::{HttpLabels, Metrics};
+use crate::metrics::{method_label, HttpLabels, Metrics};
 use crate::store::Db;
 
 pub use error::ApiError;
@@ -359,7 +359,7 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let response = next.run(req).await;
     state
         .metrics
