@@ -327,6 +327,15 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
                         .unwrap_or_default()
                         .to_owned();
                     tracing::info_span!("request", method = %req.method(), route, request_id = id, user_id = tracing::field::Empty)
+                })
+                // One line per request, at info, with a numeric latency (the
+                // default is a debug line with "12 ms" as text).
+                .on_response(|res: &Response, latency: std::time::Duration, _: &tracing::Span| {
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        latency_ms = latency.as_secs_f64() * 1e3,
+                        "request"
+                    );
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(RequestBodyLimitLayer::new(max_body))

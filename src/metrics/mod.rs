@@ -190,13 +190,19 @@ impl Metrics {
     /// The exposition text; pool gauges are sampled now rather than on every query.
     pub fn render(&self, db: &Db) -> String {
         let (in_use, idle) = db.pool_usage();
-        self.db_pool_max.set(db.pool_max().into());
         self.db_pool
             .get_or_create(&PoolLabel { state: "in_use" })
             .set(in_use.into());
         self.db_pool
             .get_or_create(&PoolLabel { state: "idle" })
             .set(idle.into());
+        self.db_pool_max.set(db.pool_max().into());
+        self.encode()
+    }
+
+    /// The exposition text without sampling the pool (tests and benches have
+    /// no database); ages are still taken against the wall clock.
+    pub fn encode(&self) -> String {
         let now_us = chrono::Utc::now().timestamp_micros();
         self.tally.refresh_sync_age(now_us);
         self.backup.refresh_age(now_us);
