@@ -195,7 +195,7 @@ fn metrics_router(state: AppState) -> Router {
                     (
                         [(
                             axum::http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            crate::metrics::CONTENT_TYPE,
                         )],
                         s.metrics.render(&s.db),
                     )

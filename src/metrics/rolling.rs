@@ -16,11 +16,14 @@ pub struct RollingRate {
 }
 
 impl RollingRate {
+    /// The gauge reads NaN until the first outcome: no data, rather than a 0 % rate.
     pub fn new(capacity: usize) -> Self {
+        let gauge = Gauge::default();
+        gauge.set(f64::NAN);
         RollingRate {
             capacity,
             window: Mutex::new(VecDeque::with_capacity(capacity)),
-            gauge: Gauge::default(),
+            gauge,
         }
     }
 
@@ -51,6 +54,7 @@ mod tests {
     #[test]
     fn the_rate_covers_only_the_last_outcomes() {
         let r = RollingRate::new(4);
+        assert!(r.value().is_nan(), "no outcome yet is no data");
         for hit in [true, true, true, true] {
             r.record(hit);
         }

@@ -290,6 +290,10 @@ impl Db {
         (size.saturating_sub(idle), idle)
     }
 
+    pub fn pool_max(&self) -> u32 {
+        on_db!(self, |p| p.options().get_max_connections())
+    }
+
     pub async fn close(&self) {
         on_db!(self, |p| p.close().await)
     }
