@@ -60,11 +60,25 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
     // Offline validation only: no online registry provider is configured by default.
     let crm = Arc::new(Crm::new(db.clone(), audit.clone(), None));
     let tally = Arc::new(
-        crate::tally::Tally::new(settings, db.clone(), audit.clone(), clock, metrics.clone())
-            .await?,
+        crate::tally::Tally::new(
+            settings,
+            db.clone(),
+            audit.clone(),
+            clock.clone(),
+            metrics.clone(),
+        )
+        .await?,
     );
+    let settings = Arc::new(settings.clone());
+    let backups = Arc::new(crate::backup::Backups::new(
+        settings.clone(),
+        db.clone(),
+        audit.clone(),
+        metrics.clone(),
+        clock,
+    ));
     Ok(AppState {
-        settings: Arc::new(settings.clone()),
+        settings,
         db,
         audit,
         auth,
@@ -72,6 +86,7 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         chain: Arc::default(),
         crm,
         tally,
+        backups,
     })
 }
 
@@ -132,6 +147,10 @@ impl Application {
             .with_graceful_shutdown(stop.clone().cancelled_owned());
         let workers = tokio::spawn(workers(self.state.clone(), stop.clone()));
         let tally_sync = tokio::spawn(tally_sync(self.state.clone(), stop.clone()));
+        let backups = tokio::spawn(crate::backup::schedule::run(
+            self.state.backups.clone(),
+            stop.clone(),
+        ));
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -140,6 +159,7 @@ impl Application {
         let (a, m) = tokio::join!(api, metrics);
         let _ = workers.await;
         let _ = tally_sync.await;
+        let _ = backups.await;
         self.state.db.close().await;
         a.context("API server")?;
         m.context("metrics server")?;
