@@ -51,6 +51,15 @@ pub const RULES: &[(&str, &str, Access)] = &[
         Access::Roles(EVERYONE),
     ),
     ("POST", "/api/v1/auth/login", Access::Public),
+    // SPEC §1: backups are Admin's; Ops create and verify them.
+    ("GET", "/api/v1/backups", Access::Roles(ADMIN_OPS)),
+    ("POST", "/api/v1/backups", Access::Roles(ADMIN_OPS)),
+    ("GET", "/api/v1/backups/{id}", Access::Roles(ADMIN_OPS)),
+    (
+        "POST",
+        "/api/v1/backups/{id}/verify",
+        Access::Roles(ADMIN_OPS),
+    ),
     ("POST", "/api/v1/auth/logout", Access::Roles(EVERYONE)),
     ("GET", "/api/v1/auth/me", Access::Roles(EVERYONE)),
     ("POST", "/api/v1/auth/refresh", Access::Public),

@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod auth;
+pub mod backups;
 pub mod crm;
 pub mod emails;
 pub mod error;
@@ -55,6 +56,7 @@ pub struct AppState {
     pub tally: Arc<crate::tally::Tally>,
     pub ingest: Arc<crate::ingest::Ingest>,
     pub pipeline: Arc<crate::pipeline::Pipeline>,
+    pub backups: Arc<crate::backup::Backups>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -255,7 +257,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(validate::router())
         .merge(crm::router())
         .merge(stock::router())
-        .merge(emails::router());
+        .merge(emails::router())
+        .merge(backups::router());
     let (router, mut api) = routes.split_for_parts();
     // After the merge: derive-time modifiers run before any path exists.
     utoipa::Modify::modify(&ProblemResponses, &mut api);

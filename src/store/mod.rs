@@ -4,6 +4,7 @@
 //! backend where they do not.
 
 pub mod activity;
+pub mod backup;
 pub mod crm;
 pub mod emails;
 pub mod jobs;
