@@ -97,6 +97,13 @@ pub struct Settings {
     pub tally_max_response_bytes: usize,
     /// Seconds between catalogue syncs inside `pebble serve` (0 = never).
     pub tally_sync_interval_secs: u64,
+    // The web UI, dashboards and data-subject requests (issue 10).
+    /// Mark the UI's session cookie `Secure` even when no proxy says the
+    /// request came over HTTPS (it always is when `X-Forwarded-Proto: https`).
+    pub web_cookie_secure: bool,
+    /// The business's offset from UTC in minutes (India: 330): dashboards'
+    /// days and the times the UI shows.
+    pub business_utc_offset_minutes: i32,
 }
 
 impl Default for Settings {
@@ -139,6 +146,8 @@ impl Default for Settings {
             tally_breaker_cooldown_secs: 30,
             tally_max_response_bytes: 64 * 1024 * 1024,
             tally_sync_interval_secs: 900,
+            web_cookie_secure: false,
+            business_utc_offset_minutes: 330,
         }
     }
 }
@@ -212,6 +221,14 @@ pub const DOCUMENTATION: &[(&str, &str)] = &[
     ("tally_breaker_cooldown_secs", "Seconds the breaker stays open before a half-open probe."),
     ("tally_max_response_bytes", "Largest Tally response read, in bytes."),
     ("tally_sync_interval_secs", "Seconds between catalogue syncs while serving (0 = never)."),
+    (
+        "web_cookie_secure",
+        "Always mark the UI session cookie Secure (it is whenever X-Forwarded-Proto says https).",
+    ),
+    (
+        "business_utc_offset_minutes",
+        "The business's offset from UTC in minutes (India: 330), for dashboards' days and shown times.",
+    ),
 ];
 
 fn mask<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {

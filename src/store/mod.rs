@@ -5,6 +5,8 @@
 
 pub mod activity;
 pub mod crm;
+pub mod dashboard;
+pub mod privacy;
 pub mod tally;
 pub mod users;
 
