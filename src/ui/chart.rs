@@ -4,7 +4,8 @@
 
 use maud::{html, Markup};
 
-const W: f64 = 640.0;
+/// The drawing's width in user units; it scales to the column (about 1:1 on a laptop).
+const W: f64 = 520.0;
 const ROW: f64 = 28.0;
 
 fn fmt(v: f64) -> String {
@@ -18,7 +19,7 @@ fn fmt(v: f64) -> String {
 /// Horizontal bars, one per (label, value); `suffix` follows each value.
 pub fn bars(id: &str, title: &str, rows: &[(String, f64)], suffix: &str) -> Markup {
     let max = rows.iter().map(|r| r.1).fold(0.0_f64, f64::max).max(1e-9);
-    let label_w = 170.0;
+    let label_w = 150.0;
     let bar_w = W - label_w - 70.0;
     let h = ROW * rows.len().max(1) as f64 + 8.0;
     html! {
@@ -74,7 +75,7 @@ pub fn columns(id: &str, title: &str, rows: &[(String, f64)]) -> Markup {
                         text x=(format!("{:.1}", x + col / 2.0)) y=(format!("{:.1}", base - len - 4.0))
                             text-anchor="middle" { (fmt(*v)) }
                     }
-                    @if rows.len() <= 16 || i % 2 == 0 {
+                    @if rows.len() <= 8 || (rows.len() - 1 - i) % 2 == 0 {
                         text x=(format!("{:.1}", x + col / 2.0)) y=(base + 16.0) text-anchor="middle" { (label) }
                     }
                 }
@@ -128,7 +129,7 @@ pub fn percent_line(id: &str, title: &str, rows: &[(String, Option<f64>)]) -> Ma
                         circle.dot cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="4"
                             data-value=(format!("{:.1}", v * 100.0)) {}
                     }
-                    @if rows.len() <= 12 || i % 2 == 0 {
+                    @if rows.len() <= 8 || (rows.len() - 1 - i) % 2 == 0 {
                         text x=(format!("{x:.1}")) y=(base + 16.0) text-anchor="middle" { (label) }
                     }
                 }

@@ -147,7 +147,7 @@ pub async fn owner(State(state): State<AppState>, ctx: Ctx) -> Result<Response, 
         .map(|q| (q.intent.replace('_', " "), q.count as f64))
         .collect();
     let t = &o.tally;
-    let healthy = t.breaker == "closed" && t.last_error.is_none();
+    let healthy = t.breaker == "closed" && t.last_error.is_none() && t.last_success_at.is_some();
     let body = html! {
         p.muted { "Last " (o.window_days) " days, as of " (fmt_time(offset, o.as_of)) "." }
         div.grid {

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod browser;
+pub mod seed;
 pub mod web;
 
 use std::net::SocketAddr;
