@@ -99,8 +99,17 @@ pub enum Command {
         #[command(subcommand)]
         action: DrAction,
     },
+    /// Compliance reports for regulators and auditors.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
+    /// Data-subject requests: export what is held about a person or company.
+    Dsr {
+        #[command(subcommand)]
+        action: DsrAction,
+    },
 }
-
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
@@ -233,6 +242,34 @@ pub enum DrAction {
         fresh: bool,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportAction {
+    /// AI decisions, overrides with justification and failed validations of one
+    /// quarter, as CSV and XLSX with a manifest (row counts, SHA-256, chain check).
+    Quarterly {
+        /// e.g. 2026Q3 (quarters in the business's local time)
+        #[arg(long)]
+        quarter: String,
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DsrAction {
+    /// Everything held about an e-mail address or a company, as one ZIP.
+    Export {
+        #[arg(long, conflicts_with = "company", required_unless_present = "company")]
+        email: Option<String>,
+        /// A company id.
+        #[arg(long)]
+        company: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -520,6 +557,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dr {
             action: DrAction::Drill { fresh, json },
         } => drill(fresh, json).await,
+        Command::Report { action } => report(action).await,
+        Command::Dsr { action } => dsr(action).await,
         Command::Validate { kind, values, json } => validate(kind, values, json),
         Command::Model { action } => {
             match action {
@@ -1412,5 +1451,78 @@ async fn drill(fresh: bool, json: bool) -> anyhow::Result<ExitCode> {
             r.events_behind
         ),
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn report(action: ReportAction) -> anyhow::Result<ExitCode> {
+    let ReportAction::Quarterly { quarter, out } = action;
+    let quarter: crate::compliance::Quarter = quarter
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--quarter: {e}"))?;
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let manifest = crate::compliance::quarterly(
+        &state.db,
+        &state.audit,
+        quarter,
+        crate::ui::local_offset(&state),
+        &out,
+        Actor::system("cli"),
+        std::env::var("USER").ok(),
+    )
+    .await?;
+    for f in &manifest.files {
+        println!("{}\t{} rows\t{}", f.name, f.rows, f.sha256);
+    }
+    println!(
+        "{}: chain {} ({} events); manifest at {}",
+        manifest.quarter,
+        if manifest.chain.ok {
+            "verified"
+        } else {
+            "BROKEN"
+        },
+        manifest.chain.verified,
+        out.join(crate::compliance::MANIFEST).display()
+    );
+    state.db.close().await;
+    Ok(if manifest.chain.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn dsr(action: DsrAction) -> anyhow::Result<ExitCode> {
+    let DsrAction::Export {
+        email,
+        company,
+        out,
+    } = action;
+    let subject = match (email, company) {
+        (Some(e), _) => crate::privacy::Subject::email(&e)?,
+        (None, Some(c)) => crate::privacy::Subject::company(&c)?,
+        (None, None) => anyhow::bail!("give --email or --company"),
+    };
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let s = crate::privacy::export(
+        &state.db,
+        &state.audit,
+        &subject,
+        Actor::system("cli"),
+        &out,
+    )
+    .await?;
+    println!(
+        "{}: {} contacts, {} companies, {} leads, {} notes, {} events",
+        out.display(),
+        s.contacts,
+        s.companies,
+        s.leads,
+        s.notes,
+        s.events
+    );
+    state.db.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -141,6 +141,13 @@ pub struct Settings {
     /// means the configured database (a temporary schema in it). May hold a password.
     #[serde(serialize_with = "mask")]
     pub backup_scratch_url: Option<SecretString>,
+    // The web UI, dashboards and data-subject requests (issue 10).
+    /// Mark the UI's session cookie `Secure` even when no proxy says the
+    /// request came over HTTPS (it always is when `X-Forwarded-Proto: https`).
+    pub web_cookie_secure: bool,
+    /// The business's offset from UTC in minutes (India: 330): dashboards'
+    /// days and the times the UI shows.
+    pub business_utc_offset_minutes: i32,
 }
 
 impl Default for Settings {
@@ -207,6 +214,8 @@ impl Default for Settings {
             backup_keep_weekly: 4,
             backup_drill_interval_secs: 7 * 86_400,
             backup_scratch_url: None,
+            web_cookie_secure: false,
+            business_utc_offset_minutes: 330,
         }
     }
 }
@@ -314,6 +323,13 @@ pub const DOCUMENTATION: &[(&str, &str)] = &[
     (
         "backup_scratch_url",
         "PostgreSQL server for verify/drill scratch schemas; unset = the configured database. Secret.",
+    (
+        "web_cookie_secure",
+        "Always mark the UI session cookie Secure (it is whenever X-Forwarded-Proto says https).",
+    ),
+    (
+        "business_utc_offset_minutes",
+        "The business's offset from UTC in minutes (India: 330), for dashboards' days and shown times.",
     ),
 ];
 

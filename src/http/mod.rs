@@ -11,6 +11,7 @@ pub mod error;
 pub mod guard;
 pub mod health;
 pub mod json;
+pub mod reports;
 pub mod stock;
 pub mod users;
 pub mod validate;
@@ -258,7 +259,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crm::router())
         .merge(stock::router())
         .merge(emails::router())
-        .merge(backups::router());
+        .merge(backups::router())
+        .merge(reports::router());
     let (router, mut api) = routes.split_for_parts();
     // After the merge: derive-time modifiers run before any path exists.
     utoipa::Modify::modify(&ProblemResponses, &mut api);
@@ -316,6 +318,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
                 async move { axum::Json(api.as_ref().clone()) }
             }),
         )
+        .merge(crate::ui::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(

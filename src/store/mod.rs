@@ -8,6 +8,8 @@ pub mod backup;
 pub mod crm;
 pub mod emails;
 pub mod jobs;
+pub mod dashboard;
+pub mod privacy;
 pub mod tally;
 pub mod users;
 

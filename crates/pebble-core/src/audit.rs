@@ -181,6 +181,8 @@ event_types! {
     DataExported => SevenYears,
     SubjectExportRequested => SevenYears,
     SubjectErasureRequested => SevenYears,
+    SubjectErasureApproved => SevenYears,
+    SubjectErasureRejected => SevenYears,
     SubjectErased => SevenYears,
     ModelTrained => SevenYears,
     ModelPromoted => SevenYears,
