@@ -7,8 +7,8 @@
 //! intents and deciders, every Tally query and outcome.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use pebble::metrics::{HttpLabels, Metrics};
 use pebble::metrics::pipeline::{QuarantineLabels, StreamLabel};
+use pebble::metrics::{HttpLabels, Metrics};
 use pebble_core::audit::EventType;
 
 const STAGES: [&str; 8] = [
@@ -27,7 +27,12 @@ const INTENTS: [&str; 8] = [
 
 fn busy_instance() -> Metrics {
     let m = Metrics::new("postgres");
-    let paths: Vec<String> = pebble::http::openapi().paths.paths.keys().cloned().collect();
+    let paths: Vec<String> = pebble::http::openapi()
+        .paths
+        .paths
+        .keys()
+        .cloned()
+        .collect();
     let mut http = 0;
     'fill: for status in [200u16, 400, 401, 403, 404, 409, 422, 429, 500] {
         for path in &paths {

@@ -418,9 +418,15 @@ async fn serve_bootstraps_an_admin_once_and_never_logs_secrets() {
         .unwrap_or_else(|| panic!("no request line for /api/v1/auth/me in\n{logs}"));
     assert_eq!(me_line["status"], 200, "{me_line}");
     assert!(me_line["latency_ms"].as_f64().is_some(), "{me_line}");
-    assert_eq!(me_line["span"]["request_id"].as_str().map(str::len), Some(36), "{me_line}");
+    assert_eq!(
+        me_line["span"]["request_id"].as_str().map(str::len),
+        Some(36),
+        "{me_line}"
+    );
     assert!(
-        me_line["span"]["user_id"].as_str().is_some_and(|u| !u.is_empty()),
+        me_line["span"]["user_id"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty()),
         "{me_line}"
     );
 

@@ -94,9 +94,15 @@ fn the_exposition_has_the_spec_names_with_their_types() {
             "{name} has no help text"
         );
     }
-    assert!(!text.contains("# EOF"), "classic text format, not OpenMetrics");
+    assert!(
+        !text.contains("# EOF"),
+        "classic text format, not OpenMetrics"
+    );
     // A rolling rate with no outcome yet is no data, not 0 %.
-    assert!(text.contains("\npebble_draft_approval_rate NaN\n"), "{text}");
+    assert!(
+        text.contains("\npebble_draft_approval_rate NaN\n"),
+        "{text}"
+    );
 }
 
 #[derive(Deserialize)]
@@ -247,7 +253,11 @@ fn every_promql_expression_in_dashboards_and_rules_names_metrics_pebble_exports(
     for (path, board) in &boards {
         let mut found = Vec::new();
         all_values(board, "expr", &mut found);
-        assert!(found.len() >= 5, "{path:?} has only {} queries", found.len());
+        assert!(
+            found.len() >= 5,
+            "{path:?} has only {} queries",
+            found.len()
+        );
         for e in found {
             let e = e.as_str().unwrap_or_else(|| panic!("{path:?}: expr {e}"));
             let e = without_grafana_variables(e);
@@ -270,12 +280,16 @@ fn every_promql_expression_in_dashboards_and_rules_names_metrics_pebble_exports(
 #[test]
 fn the_four_dashboards_use_the_provisioned_data_source() {
     let provisioned: Value = serde_norway::from_str(
-        &std::fs::read_to_string(repo().join("deploy/grafana/provisioning/datasources/prometheus.yml"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            repo().join("deploy/grafana/provisioning/datasources/prometheus.yml"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let uid = provisioned["datasources"][0]["uid"].as_str().unwrap();
-    let provider = std::fs::read_to_string(repo().join("deploy/grafana/provisioning/dashboards/pebble.yml")).unwrap();
+    let provider =
+        std::fs::read_to_string(repo().join("deploy/grafana/provisioning/dashboards/pebble.yml"))
+            .unwrap();
     let provider: Value = serde_norway::from_str(&provider).unwrap();
     assert_eq!(provider["providers"][0]["type"], "file");
 
@@ -295,7 +309,10 @@ fn the_four_dashboards_use_the_provisioned_data_source() {
     );
     let mut uids = BTreeSet::new();
     for (path, board) in &boards {
-        assert!(uids.insert(board["uid"].as_str().unwrap()), "{path:?}: uid reused");
+        assert!(
+            uids.insert(board["uid"].as_str().unwrap()),
+            "{path:?}: uid reused"
+        );
         let mut sources = Vec::new();
         all_values(board, "datasource", &mut sources);
         assert!(!sources.is_empty());
@@ -305,7 +322,10 @@ fn the_four_dashboards_use_the_provisioned_data_source() {
         let panels = board["panels"].as_array().unwrap();
         let mut ids = BTreeSet::new();
         for p in panels {
-            assert!(ids.insert(p["id"].as_i64().unwrap()), "{path:?}: panel id reused");
+            assert!(
+                ids.insert(p["id"].as_i64().unwrap()),
+                "{path:?}: panel id reused"
+            );
             assert!(
                 !p["targets"].as_array().unwrap().is_empty(),
                 "{path:?}: panel {} has no query",
@@ -441,7 +461,10 @@ async fn query_until(
             .await
             .expect("Prometheus answers JSON");
         assert_eq!(answer["status"], "success", "{query}: {answer}");
-        let result = answer["data"]["result"].as_array().cloned().unwrap_or_default();
+        let result = answer["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if accept(&result) {
             return result;
         }
@@ -486,7 +509,10 @@ async fn a_real_prometheus_scrapes_pebble_and_evaluates_the_rules() {
     let lookup = app
         .state
         .tally
-        .lookup("SS Ball Valve 1/2\"", pebble_core::audit::Actor::system("test"))
+        .lookup(
+            "SS Ball Valve 1/2\"",
+            pebble_core::audit::Actor::system("test"),
+        )
         .await
         .unwrap();
     assert!(lookup.tally_error.is_some());
@@ -499,7 +525,11 @@ async fn a_real_prometheus_scrapes_pebble_and_evaluates_the_rules() {
     );
     let exposition = response.text().await.unwrap();
     promtool(&tool, &["check", "metrics"], Some(&exposition));
-    promtool(&tool, &["check", "config", "deploy/prometheus/prometheus.yml"], None);
+    promtool(
+        &tool,
+        &["check", "config", "deploy/prometheus/prometheus.yml"],
+        None,
+    );
     promtool(
         &tool,
         &[
@@ -510,16 +540,16 @@ async fn a_real_prometheus_scrapes_pebble_and_evaluates_the_rules() {
         ],
         None,
     );
-    promtool(
-        &tool,
-        &[
-            "test",
-            "rules",
-            "deploy/prometheus/tests/recording_test.yml",
-            "deploy/prometheus/tests/alerts_test.yml",
-        ],
-        None,
-    );
+    let mut unit_tests: Vec<String> = std::fs::read_dir(repo().join("deploy/prometheus/tests"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".yml"))
+        .collect();
+    unit_tests.sort();
+    assert!(unit_tests.len() >= 2, "{unit_tests:?}");
+    let mut args = vec!["test", "rules"];
+    args.extend(unit_tests.iter().map(String::as_str));
+    promtool(&tool, &args, None);
 
     let dir = tempfile::tempdir().unwrap();
     let rules = repo().join("deploy/prometheus/rules");
@@ -535,8 +565,14 @@ async fn a_real_prometheus_scrapes_pebble_and_evaluates_the_rules() {
     let port = free_port();
     let _prometheus = Server(
         Command::new(&server)
-            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=warn")
             .stdout(Stdio::null())
@@ -547,6 +583,14 @@ async fn a_real_prometheus_scrapes_pebble_and_evaluates_the_rules() {
     let prom = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let nothing = async || {};
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match http.get(format!("{prom}/-/ready")).send().await {
+            Ok(r) if r.status().is_success() => break,
+            _ => assert!(Instant::now() < deadline, "Prometheus did not become ready"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let up = query_until(&http, &prom, r#"up{job="pebble"}"#, nothing, |r| {
         r.len() == 1 && value(&r[0]) == 1.0
@@ -612,9 +656,13 @@ async fn a_real_prometheus_scrapes_pebble_and_evaluates_the_rules() {
         |r| r.len() == 1,
     )
     .await;
-    query_until(&http, &prom, "pebble_db_pool_max_connections", nothing, |r| {
-        r.len() == 1 && value(&r[0]) >= 1.0
-    })
+    query_until(
+        &http,
+        &prom,
+        "pebble_db_pool_max_connections",
+        nothing,
+        |r| r.len() == 1 && value(&r[0]) >= 1.0,
+    )
     .await;
 
     // Recording rules evaluate on live data: keep requests coming so the rate moves.
@@ -629,11 +677,19 @@ async fn a_real_prometheus_scrapes_pebble_and_evaluates_the_rules() {
         r.len() == 1 && value(&r[0]) == 0.0
     })
     .await;
+    // Every lookup fails (Tally is unreachable): the ratio reads 0, not "no data".
+    let fail_lookup = async || {
+        let _ = app
+            .state
+            .tally
+            .lookup("PVC pipe", pebble_core::audit::Actor::system("test"))
+            .await;
+    };
     query_until(
         &http,
         &prom,
         "pebble:tally_lookup_success_ratio:rate15m",
-        nothing,
+        fail_lookup,
         |r| r.len() == 1 && value(&r[0]) == 0.0,
     )
     .await;
@@ -664,7 +720,10 @@ async fn a_real_prometheus_scrapes_pebble_and_evaluates_the_rules() {
         if health.len() >= 30 && health.iter().all(|(_, h, _)| h == "ok") {
             break;
         }
-        assert!(Instant::now() < deadline, "rules not all evaluated: {health:?}");
+        assert!(
+            Instant::now() < deadline,
+            "rules not all evaluated: {health:?}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     app.shutdown().await;

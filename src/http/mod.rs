@@ -330,7 +330,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
                 })
                 // One line per request, at info, with a numeric latency (the
                 // default is a debug line with "12 ms" as text).
-                .on_response(|res: &Response, latency: std::time::Duration, _: &tracing::Span| {
+                .on_response(|res: &axum::http::Response<_>, latency: std::time::Duration, _: &tracing::Span| {
                     tracing::info!(
                         status = res.status().as_u16(),
                         latency_ms = latency.as_secs_f64() * 1e3,
