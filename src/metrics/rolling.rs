@@ -11,7 +11,9 @@ use prometheus_client::metrics::gauge::Gauge;
 
 pub struct RollingRate {
     capacity: usize,
-    window: Mutex<VecDeque<bool>>,
+    /// The outcomes in the window and how many of them are hits (kept, not
+    /// recounted: recording is on hot paths).
+    window: Mutex<(VecDeque<bool>, usize)>,
     gauge: Gauge<f64, AtomicU64>,
 }
 
@@ -22,7 +24,7 @@ impl RollingRate {
         gauge.set(f64::NAN);
         RollingRate {
             capacity,
-            window: Mutex::new(VecDeque::with_capacity(capacity)),
+            window: Mutex::new((VecDeque::with_capacity(capacity), 0)),
             gauge,
         }
     }
@@ -34,12 +36,13 @@ impl RollingRate {
 
     pub fn record(&self, hit: bool) {
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() == self.capacity {
-            w.pop_front();
+        let (outcomes, hits) = &mut *w;
+        if outcomes.len() == self.capacity && outcomes.pop_front() == Some(true) {
+            *hits -= 1;
         }
-        w.push_back(hit);
-        let hits = w.iter().filter(|h| **h).count();
-        self.gauge.set(hits as f64 / w.len() as f64);
+        outcomes.push_back(hit);
+        *hits += usize::from(hit);
+        self.gauge.set(*hits as f64 / outcomes.len() as f64);
     }
 
     pub fn value(&self) -> f64 {
