@@ -55,6 +55,8 @@ fn help_lists_every_subcommand() {
         "classify",
         "tally",
         "tally-sim",
+        "backup",
+        "dr",
     ] {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }

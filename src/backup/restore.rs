@@ -243,10 +243,12 @@ fn check_schema(m: &Manifest) -> Result<BTreeSet<i64>, BackupError> {
     for r in &m.migrations {
         match known.get(&r.version) {
             Some(c) if *c == r.checksum => {}
-            Some(_) => return Err(BackupError::Refused(format!(
+            Some(_) => {
+                return Err(BackupError::Refused(format!(
                 "the backup's migration {} differs from this Pebble's: it came from another build",
                 r.version
-            ))),
+            )))
+            }
             None => {
                 return Err(BackupError::Refused(format!(
                     "the backup has migration {}, which this Pebble does not know",

@@ -509,7 +509,7 @@ pub async fn pg_copy_in(
             return Err(StoreError::Database(e));
         }
     }
-    Ok(copy.finish().await.map_err(refused)?)
+    copy.finish().await.map_err(refused)
 }
 
 /// After loading rows with explicit ids, move every sequence past them.
