@@ -3,7 +3,7 @@
 # in its own process (wall time and peak memory).
 # Usage: bench/backup-1g.sh [EVENTS]   (default 1,800,000 events ≈ 1 GB of
 # SQLite in target/bench-data/backup; set PEBBLE_DATABASE_URL to run against
-# PostgreSQL instead)
+# PostgreSQL instead; PROFILE=debug uses the debug build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1800000}
@@ -12,16 +12,22 @@ mkdir -p "$dir"
 export PEBBLE_DATA_DIR=$dir
 export PEBBLE_DATABASE_URL=${PEBBLE_DATABASE_URL:-sqlite://$dir/pebble.db}
 export PEBBLE_LOG=warn
-cargo build --release --quiet --bin pebble --example seed_activity
-target/release/examples/seed_activity "$PEBBLE_DATABASE_URL" "$n"
+profile=${PROFILE:-release}
+if [ "$profile" = release ]; then
+  cargo build --release --quiet --bin pebble --example seed_activity
+else
+  cargo build --quiet --bin pebble --example seed_activity
+fi
+bin=target/$profile
+$bin/examples/seed_activity "$PEBBLE_DATABASE_URL" "$n"
 [ -f "$dir/pebble.db" ] && ls -l "$dir/pebble.db"
 rm -rf "$dir/backups"
 measure() { # label, command...
   local label=$1; shift
   /usr/bin/time -f "$label: %e s, peak RSS %M KiB" "$@"
 }
-measure "backup create" target/release/pebble backup create --json >"$dir/created.json"
+measure "backup create" $bin/pebble backup create --json >"$dir/created.json"
 file=$(sed -n 's/.*"file":"\([^"]*\)".*/\1/p' "$dir/created.json")
 ls -l "$file"
-measure "backup verify" target/release/pebble backup verify "$file"
-measure "dr drill" target/release/pebble dr drill --json
+measure "backup verify" $bin/pebble backup verify "$file"
+measure "dr drill" $bin/pebble dr drill --json
