@@ -29,6 +29,8 @@ const ADMIN: &[Role] = &[Admin];
 const ADMIN_OPS: &[Role] = &[Admin, Ops];
 /// SPEC §1: Sales and Admin write the CRM; everyone signed in reads it.
 const CRM_WRITE: &[Role] = &[Admin, Sales];
+/// The message as received is personal data in bulk: not for Read-Only.
+const MAIL_RAW: &[Role] = &[Admin, Sales, Ops];
 
 /// SPEC §1 as a table. Keep it sorted by path.
 pub const RULES: &[(&str, &str, Access)] = &[
@@ -93,12 +95,36 @@ pub const RULES: &[(&str, &str, Access)] = &[
         "/api/v1/contacts/{id}/merge",
         Access::Roles(CRM_WRITE),
     ),
+    ("GET", "/api/v1/emails", Access::Roles(EVERYONE)),
+    // Mail sources (a relay, a script) post as Ops; SPEC §1 gives Ops the mail sources.
+    ("POST", "/api/v1/emails", Access::Roles(ADMIN_OPS)),
+    ("GET", "/api/v1/emails/{id}", Access::Roles(EVERYONE)),
+    (
+        "GET",
+        "/api/v1/emails/{id}/attachments/{position}",
+        Access::Roles(MAIL_RAW),
+    ),
+    ("GET", "/api/v1/emails/{id}/raw", Access::Roles(MAIL_RAW)),
     ("GET", "/api/v1/leads", Access::Roles(EVERYONE)),
     ("POST", "/api/v1/leads", Access::Roles(CRM_WRITE)),
     ("GET", "/api/v1/leads/{id}", Access::Roles(EVERYONE)),
     ("POST", "/api/v1/leads/{id}/stage", Access::Roles(CRM_WRITE)),
+    ("GET", "/api/v1/mailboxes", Access::Roles(ADMIN_OPS)),
+    ("POST", "/api/v1/mailboxes", Access::Roles(ADMIN_OPS)),
     ("POST", "/api/v1/notes", Access::Roles(CRM_WRITE)),
     ("GET", "/api/v1/openapi.json", Access::Public),
+    ("GET", "/api/v1/pipeline/jobs", Access::Roles(ADMIN_OPS)),
+    (
+        "POST",
+        "/api/v1/pipeline/jobs/{id}/retry",
+        Access::Roles(ADMIN_OPS),
+    ),
+    ("GET", "/api/v1/quarantine", Access::Roles(ADMIN_OPS)),
+    (
+        "POST",
+        "/api/v1/quarantine/{id}/retry",
+        Access::Roles(ADMIN_OPS),
+    ),
     // The compliance export lists overrides by user id: for Admin and Ops, like exports.
     ("GET", "/api/v1/reports/quarterly", Access::Roles(ADMIN_OPS)),
     ("GET", "/api/v1/stock", Access::Roles(EVERYONE)),

@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod auth;
 pub mod crm;
+pub mod emails;
 pub mod error;
 pub mod guard;
 pub mod health;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub chain: Arc<tokio::sync::RwLock<Option<VerifyReport>>>,
     pub crm: Arc<crate::crm::Crm>,
     pub tally: Arc<crate::tally::Tally>,
+    pub ingest: Arc<crate::ingest::Ingest>,
+    pub pipeline: Arc<crate::pipeline::Pipeline>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -253,6 +256,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(validate::router())
         .merge(crm::router())
         .merge(stock::router())
+        .merge(emails::router())
         .merge(reports::router());
     let (router, mut api) = routes.split_for_parts();
     // After the merge: derive-time modifiers run before any path exists.

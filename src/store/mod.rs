@@ -6,6 +6,8 @@
 pub mod activity;
 pub mod crm;
 pub mod dashboard;
+pub mod emails;
+pub mod jobs;
 pub mod privacy;
 pub mod tally;
 pub mod users;
