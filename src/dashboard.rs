@@ -305,7 +305,12 @@ pub async fn owner(
             s.2 += n;
         }
     }
-    let mut drafts_by_staff: Vec<StaffDrafts> = staff
+    // Busiest first; pseudonyms are handed out in this order, so "Staff 1"
+    // is the same person on every Read-Only view of the same data.
+    let mut staff: Vec<(String, (i64, i64, i64))> = staff.into_iter().collect();
+    staff
+        .sort_by(|(a_id, a), (b_id, b)| (b.0 + b.2).cmp(&(a.0 + a.2)).then_with(|| a_id.cmp(b_id)));
+    let drafts_by_staff: Vec<StaffDrafts> = staff
         .into_iter()
         .map(|(user, (approved, unedited, rejected))| StaffDrafts {
             staff: people.name(&user),
@@ -316,11 +321,6 @@ pub async fn owner(
             ai_as_is_rate: ratio(unedited, approved + rejected).unwrap_or(0.0),
         })
         .collect();
-    drafts_by_staff.sort_by(|a, b| {
-        (b.approved + b.rejected)
-            .cmp(&(a.approved + a.rejected))
-            .then_with(|| a.staff.cmp(&b.staff))
-    });
     let top_queries = sql::intents(db, from, end, 8)
         .await?
         .into_iter()
