@@ -11,6 +11,7 @@ pub mod crm;
 pub mod http;
 pub mod intent;
 pub mod keyfile;
+pub mod llm;
 pub mod mail;
 pub mod metrics;
 pub mod startup;

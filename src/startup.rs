@@ -63,6 +63,10 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         crate::tally::Tally::new(settings, db.clone(), audit.clone(), clock, metrics.clone())
             .await?,
     );
+    let intent = Arc::new(
+        crate::intent::IntentService::new(settings, db.clone(), audit.clone(), metrics.clone())
+            .await?,
+    );
     Ok(AppState {
         settings: Arc::new(settings.clone()),
         db,
@@ -72,6 +76,7 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         chain: Arc::default(),
         crm,
         tally,
+        intent,
     })
 }
 
@@ -132,6 +137,7 @@ impl Application {
             .with_graceful_shutdown(stop.clone().cancelled_owned());
         let workers = tokio::spawn(workers(self.state.clone(), stop.clone()));
         let tally_sync = tokio::spawn(tally_sync(self.state.clone(), stop.clone()));
+        let intent = tokio::spawn(intent_worker(self.state.clone(), stop.clone()));
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -140,6 +146,7 @@ impl Application {
         let (a, m) = tokio::join!(api, metrics);
         let _ = workers.await;
         let _ = tally_sync.await;
+        let _ = intent.await;
         self.state.db.close().await;
         a.context("API server")?;
         m.context("metrics server")?;
@@ -240,6 +247,41 @@ async fn tally_sync(state: AppState, stop: CancellationToken) {
             r = state.tally.sync(false, pebble_core::audit::Actor::system("tally-sync")) => {
                 if let Err(e) = r {
                     tracing::error!(error = %e, "periodic Tally sync failed; the cache keeps serving");
+                }
+            }
+        }
+    }
+}
+
+/// The intent model's upkeep: pick up a model promoted by another instance
+/// (and a re-synced catalogue), and check drift. Failures are logged and
+/// retried next tick.
+async fn intent_worker(state: AppState, stop: CancellationToken) {
+    let refresh_secs = state.settings.intent_refresh_secs;
+    let drift_secs = state.settings.intent_drift_interval_secs;
+    let every = |secs: u64| {
+        let period = Duration::from_secs(secs.max(1));
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    };
+    let mut refresh = every(refresh_secs);
+    let mut drift = every(drift_secs);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = refresh.tick(), if refresh_secs > 0 => {
+                match state.intent.refresh().await {
+                    Ok(true) => tracing::info!(serving = %state.intent.serving_info().version, "intent model or catalogue reloaded"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "reloading the intent model failed; the current one keeps serving"),
+                }
+            }
+            _ = drift.tick(), if drift_secs > 0 => {
+                match state.intent.check_drift().await {
+                    Ok((view, true)) => tracing::warn!(model = %view.model_version, reasons = ?view.reasons, "intent model drift alert"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "drift check failed"),
                 }
             }
         }

@@ -8,6 +8,7 @@ pub mod crm;
 pub mod error;
 pub mod guard;
 pub mod health;
+pub mod intent;
 pub mod json;
 pub mod stock;
 pub mod users;
@@ -52,6 +53,7 @@ pub struct AppState {
     pub chain: Arc<tokio::sync::RwLock<Option<VerifyReport>>>,
     pub crm: Arc<crate::crm::Crm>,
     pub tally: Arc<crate::tally::Tally>,
+    pub intent: Arc<crate::intent::IntentService>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -251,7 +253,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(activity::router())
         .merge(validate::router())
         .merge(crm::router())
-        .merge(stock::router());
+        .merge(stock::router())
+        .merge(intent::router());
     let (router, mut api) = routes.split_for_parts();
     // After the merge: derive-time modifiers run before any path exists.
     utoipa::Modify::modify(&ProblemResponses, &mut api);

@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod crm;
+pub mod intent;
 pub mod tally;
 pub mod users;
 

@@ -76,7 +76,7 @@ fn item(sku: &str, name: &str, unit: &str) -> CatalogItem {
 
 fn bench(c: &mut Criterion) {
     let all = corpus();
-    let model = Model::train_on_corpus(&all, TrainConfig::default());
+    let model = Model::train_on(&all, &[], TrainConfig::default());
     println!(
         "model {}: file {} bytes",
         model.meta.version,
@@ -130,7 +130,7 @@ fn bench(c: &mut Criterion) {
         .collect();
     g.throughput(Throughput::Elements(5000));
     g.bench_function("train 5000 emails", |b| {
-        b.iter(|| black_box(Model::train_on_corpus(&five_k, TrainConfig::default())))
+        b.iter(|| black_box(Model::train_on(&five_k, &[], TrainConfig::default())))
     });
     g.finish();
 }

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{snapshot_hash, split, Example, Part};
+use crate::drift::Profile;
 use crate::eval::{evaluate, Evaluation, Outcome};
 use crate::features::{Hasher, Phrase, Prepared, Vector};
 use crate::Intent;
@@ -55,6 +56,10 @@ pub struct ModelMeta {
     pub train_examples: usize,
     /// Held-out evaluation recorded at training time.
     pub evaluation: Option<Evaluation>,
+    /// The model's own decisions on the held-out split: what drift is
+    /// measured against.
+    #[serde(default)]
+    pub baseline: Option<Profile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +181,7 @@ impl Model {
                 training_snapshot,
                 train_examples: train.len(),
                 evaluation: None,
+                baseline: None,
             },
             hasher,
             weights,
@@ -281,10 +287,13 @@ impl Model {
             .collect()
     }
 
-    /// The whole recipe: split `corpus`, train on the training part, fit the
-    /// temperature on the calibration part and record the evaluation on the
-    /// held-out test part in the model's metadata.
-    pub fn train_on_corpus(corpus: &[Example], config: TrainConfig) -> Model {
+    /// The whole recipe: split `corpus`, train on its training part plus
+    /// every one of `corrections` (people's overrides: always trained on, so
+    /// the held-out split stays the corpus's own and models stay comparable),
+    /// fit the temperature on the calibration part, and record the held-out
+    /// evaluation and decision profile in the model's metadata. The snapshot
+    /// hash covers the corpus and the corrections.
+    pub fn train_on(corpus: &[Example], corrections: &[Example], config: TrainConfig) -> Model {
         let parts = split(corpus);
         let pick = |part| -> Vec<&Example> {
             corpus
@@ -294,14 +303,30 @@ impl Model {
                 .map(|(e, _)| e)
                 .collect()
         };
+        let mut train = pick(Part::Train);
+        train.extend(corrections);
         let mut model = Model::train(
-            &pick(Part::Train),
+            &train,
             &pick(Part::Calibration),
             config,
-            snapshot_hash(corpus),
+            snapshot_hash(corpus.iter().chain(corrections)),
         );
-        model.meta.evaluation = Some(model.evaluate(&pick(Part::Test)));
+        let test = pick(Part::Test);
+        model.meta.evaluation = Some(model.evaluate(&test));
+        model.meta.baseline = Some(model.profile(&test));
         model
+    }
+
+    /// The distribution of this model's decisions on `examples`.
+    pub fn profile(&self, examples: &[&Example]) -> Profile {
+        let decisions: Vec<(Intent, f64)> = examples
+            .iter()
+            .map(|e| {
+                let p = self.predict(&e.subject, &e.body);
+                (p.intent, p.confidence)
+            })
+            .collect();
+        Profile::of(&decisions)
     }
 
     /// The held-out test part of `corpus` under the standard split.

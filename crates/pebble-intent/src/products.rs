@@ -24,10 +24,10 @@
 use std::collections::HashMap;
 
 use pebble_core::catalog::CatalogItem;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A product found in an email.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductMention {
     pub sku: String,
     /// The catalog (Tally) name.
