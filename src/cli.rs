@@ -504,7 +504,7 @@ async fn model(action: ModelAction) -> anyhow::Result<ExitCode> {
                     t.model.evaluation.render()
                 ),
             )?;
-            if promote && t.model.version != intent.serving_info().version {
+            if promote && t.model.state != "promoted" {
                 let p = intent.promote(actor, &t.model.version).await?;
                 show(
                     json,
