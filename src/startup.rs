@@ -60,9 +60,31 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
     // Offline validation only: no online registry provider is configured by default.
     let crm = Arc::new(Crm::new(db.clone(), audit.clone(), None));
     let tally = Arc::new(
-        crate::tally::Tally::new(settings, db.clone(), audit.clone(), clock, metrics.clone())
-            .await?,
+        crate::tally::Tally::new(
+            settings,
+            db.clone(),
+            audit.clone(),
+            clock.clone(),
+            metrics.clone(),
+        )
+        .await?,
     );
+    let outbox = Arc::new(crate::outbox::Outbox::new(
+        settings,
+        db.clone(),
+        audit.clone(),
+        clock.clone(),
+        metrics.clone(),
+    )?);
+    let drafts = Arc::new(crate::drafts::Drafts::new(
+        settings,
+        db.clone(),
+        audit.clone(),
+        clock,
+        metrics.clone(),
+        tally.clone(),
+        outbox.clone(),
+    )?);
     Ok(AppState {
         settings: Arc::new(settings.clone()),
         db,
@@ -72,6 +94,8 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         chain: Arc::default(),
         crm,
         tally,
+        drafts,
+        outbox,
     })
 }
 
@@ -132,6 +156,7 @@ impl Application {
             .with_graceful_shutdown(stop.clone().cancelled_owned());
         let workers = tokio::spawn(workers(self.state.clone(), stop.clone()));
         let tally_sync = tokio::spawn(tally_sync(self.state.clone(), stop.clone()));
+        let outbox = tokio::spawn(outbox_worker(self.state.clone(), stop.clone()));
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -140,6 +165,7 @@ impl Application {
         let (a, m) = tokio::join!(api, metrics);
         let _ = workers.await;
         let _ = tally_sync.await;
+        let _ = outbox.await;
         self.state.db.close().await;
         a.context("API server")?;
         m.context("metrics server")?;
@@ -242,6 +268,26 @@ async fn tally_sync(state: AppState, stop: CancellationToken) {
                     tracing::error!(error = %e, "periodic Tally sync failed; the cache keeps serving");
                 }
             }
+        }
+    }
+}
+
+/// Send approved replies: a pass whenever a draft is approved, and every
+/// `outbox_poll_ms` for retries that fell due. Idle without an SMTP server.
+async fn outbox_worker(state: AppState, stop: CancellationToken) {
+    let outbox = state.outbox.clone();
+    if !outbox.is_configured() {
+        return;
+    }
+    loop {
+        // Not raced against `stop`: an attempt under way is finished and recorded.
+        if let Err(e) = outbox.run(Some(&stop)).await {
+            tracing::error!(error = %e, "outbox pass failed; retrying on the next tick");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = outbox.woken() => {}
+            _ = tokio::time::sleep(outbox.poll) => {}
         }
     }
 }

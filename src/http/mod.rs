@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod auth;
 pub mod crm;
+pub mod drafts;
 pub mod error;
 pub mod guard;
 pub mod health;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub chain: Arc<tokio::sync::RwLock<Option<VerifyReport>>>,
     pub crm: Arc<crate::crm::Crm>,
     pub tally: Arc<crate::tally::Tally>,
+    pub drafts: Arc<crate::drafts::Drafts>,
+    pub outbox: Arc<crate::outbox::Outbox>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -251,7 +254,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(activity::router())
         .merge(validate::router())
         .merge(crm::router())
-        .merge(stock::router());
+        .merge(stock::router())
+        .merge(drafts::router());
     let (router, mut api) = routes.split_for_parts();
     // After the merge: derive-time modifiers run before any path exists.
     utoipa::Modify::modify(&ProblemResponses, &mut api);

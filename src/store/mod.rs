@@ -5,6 +5,8 @@
 
 pub mod activity;
 pub mod crm;
+pub mod drafts;
+pub mod outbox;
 pub mod tally;
 pub mod users;
 
