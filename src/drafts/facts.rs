@@ -379,7 +379,8 @@ pub fn totals(items: &[Item]) -> Option<Totals> {
 pub fn references(subject: &str, body: &str) -> References {
     let text = format!("{subject}\n{body}");
     let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '[' | ']'))
+        // Not on commas: they group digits ("Rs. 25,000/-").
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '(' | ')' | '[' | ']' | '#'))
         .filter(|w| !w.is_empty())
         .collect();
     let mut refs = References::default();
@@ -405,6 +406,8 @@ pub fn references(subject: &str, body: &str) -> References {
             .trim_end_matches([':', '.', '#', '-'])
             .to_ascii_lowercase();
         // "PO 4512", "P.O. No. 4512", "order no: SO/24/117", "invoice #INV-88".
+        // After a bare "order" only a code with letters or separators counts:
+        // "order 100 nos" is a quantity, not order number 100.
         if matches!(
             key.as_str(),
             "po" | "p.o" | "order" | "invoice" | "inv" | "utr"
@@ -421,7 +424,14 @@ pub fn references(subject: &str, body: &str) -> References {
             {
                 j += 1;
             }
-            if let Some(v) = words.get(j).map(|v| clean(v)).filter(|v| is_ref(v)) {
+            let numbered = j > i + 1;
+            let code = |v: &String| !v.bytes().all(|b| b.is_ascii_digit());
+            if let Some(v) = words
+                .get(j)
+                .map(|v| clean(v))
+                .filter(|v| is_ref(v))
+                .filter(|v| key != "order" || numbered || code(v))
+            {
                 if key == "utr" {
                     push(&mut refs.utrs, v);
                 } else {
@@ -565,5 +575,7 @@ mod tests {
         assert_eq!(r.utrs, vec!["HDFCR52026011512345"]);
         assert_eq!(r.amounts, vec!["25000", "1180.5"]);
         assert_eq!(references("hello", "no numbers"), References::default());
+        let qty = references("order", "please order 100 nos, and PO#771 too");
+        assert_eq!(qty.orders, vec!["771"]);
     }
 }

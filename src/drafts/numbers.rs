@@ -95,9 +95,12 @@ fn group_indian(digits: &str) -> String {
     format!("{},{last3}", parts.join(","))
 }
 
-/// Money rounded as invoices round it: to the paisa, half away from zero.
+/// Money rounded as invoices round it: to the paisa, half away from zero,
+/// always with two decimals (`25900.00`).
 pub fn paise(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+    let mut d = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    d.rescale(2);
+    d
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ pub struct TemplateVersion {
 }
 
 /// Filters of the draft list; all optional, newest first.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct DraftFilter {
     pub status: Option<String>,
     pub stream: Option<String>,
@@ -69,6 +69,19 @@ pub struct DraftFilter {
     /// Rows created before this (created_at, id).
     pub before: Option<(i64, String)>,
     pub limit: i64,
+}
+
+impl Default for DraftFilter {
+    fn default() -> Self {
+        DraftFilter {
+            status: None,
+            stream: None,
+            email_id: None,
+            assignee_id: None,
+            before: None,
+            limit: 50,
+        }
+    }
 }
 
 /// Insert a draft. `false` when the pipeline already drafted this email.
@@ -83,9 +96,8 @@ pub async fn insert(tx: &mut Tx, d: &Draft) -> Result<bool, StoreError> {
     ] {
         check_text(t)?;
     }
-    let n =
-        on_tx!(tx, |c| {
-            sqlx::query(
+    let n = on_tx!(tx, |c| {
+        sqlx::query(
         "insert into drafts (id, email_id, stream, intent, status, generator, template_version, \
          to_addr, to_name, subject, in_reply_to, refs, body, final_body, facts, latency_us, \
          company_id, contact_id, assignee_id, requested_by, received_at, created_at) \
@@ -118,7 +130,7 @@ pub async fn insert(tx: &mut Tx, d: &Draft) -> Result<bool, StoreError> {
     .await
     .map_err(refused)?
     .rows_affected()
-        });
+    });
     Ok(n == 1)
 }
 

@@ -123,9 +123,8 @@ pub async fn mark_failed(
     dead: bool,
     error: &str,
 ) -> Result<bool, StoreError> {
-    let n =
-        on_tx!(tx, |c| {
-            sqlx::query(
+    let n = on_tx!(tx, |c| {
+        sqlx::query(
         "update outbox set status = $4, next_attempt_at = $5, last_error = $6, updated_at = $3, \
          lease_owner = null, lease_until = null \
          where id = $1 and lease_owner = $2 and status in ('attempting', 'committing')"
@@ -139,7 +138,7 @@ pub async fn mark_failed(
     .execute(c)
     .await?
     .rows_affected()
-        });
+    });
     Ok(n == 1)
 }
 
@@ -259,9 +258,8 @@ pub async fn list(db: &Db, status: Option<&str>, limit: i64) -> Result<Vec<Outbo
 /// A person sends a dead or unknown message again; `false` when it is in
 /// neither state.
 pub async fn requeue(tx: &mut Tx, id: &str, now: i64) -> Result<bool, StoreError> {
-    let n =
-        on_tx!(tx, |c| {
-            sqlx::query(
+    let n = on_tx!(tx, |c| {
+        sqlx::query(
         "update outbox set status = 'queued', attempts = 0, next_attempt_at = $2, updated_at = $2 \
          where id = $1 and status in ('dead', 'unknown')"
     )
@@ -270,7 +268,7 @@ pub async fn requeue(tx: &mut Tx, id: &str, now: i64) -> Result<bool, StoreError
     .execute(c)
     .await?
     .rows_affected()
-        });
+    });
     Ok(n == 1)
 }
 
