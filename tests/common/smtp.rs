@@ -144,9 +144,3 @@ impl Drop for SmtpSink {
         self.stop();
     }
 }
-
-/// A loopback port nothing listens on.
-pub fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
