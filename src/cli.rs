@@ -75,6 +75,18 @@ pub enum Command {
     },
     /// Play Tally's XML server from a catalogue file (demos and fault drills).
     TallySim(TallySimArgs),
+    /// Import mail from an mbox file, a Maildir or .eml files into a stream.
+    Import(ImportArgs),
+    /// IMAP mailboxes feeding the streams: add, list, fetch once.
+    Mailbox {
+        #[command(subcommand)]
+        action: MailboxAction,
+    },
+    /// The pipeline's job queue: status, run due jobs, retry dead letters.
+    Pipeline {
+        #[command(subcommand)]
+        action: PipelineAction,
+    },
     /// Reply drafts and their outbox.
     Drafts {
         #[command(subcommand)]
@@ -110,6 +122,70 @@ pub enum DraftsAction {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[arg(value_enum)]
+    format: crate::ingest::import::Format,
+    /// The mbox file, the Maildir folder, or an .eml file or folder of them.
+    path: PathBuf,
+    #[arg(long)]
+    stream: String,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MailboxAction {
+    /// Add or change a mailbox (the password is read from the variable named by --password-env).
+    Add {
+        name: String,
+        #[arg(long)]
+        stream: String,
+        #[arg(long)]
+        host: String,
+        #[arg(long, default_value_t = 993)]
+        port: u16,
+        /// Plain IMAP without TLS (local servers only).
+        #[arg(long)]
+        plain: bool,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_env: String,
+        #[arg(long, default_value = "INBOX")]
+        folder: String,
+        #[arg(long)]
+        disabled: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch what is new in one mailbox now.
+    Fetch {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PipelineAction {
+    /// Jobs per state.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run due jobs until none is left (or --max ran); one JSON line per job.
+    Run {
+        #[arg(long, default_value_t = usize::MAX)]
+        max: usize,
+    },
+    /// Give a dead job a fresh set of attempts.
+    Retry { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -383,6 +459,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Users { action } => users(action).await,
         Command::Tally { action } => tally(action).await,
         Command::TallySim(args) => tally_sim(args).await,
+        Command::Import(args) => import(args).await,
+        Command::Mailbox { action } => mailbox(action).await,
+        Command::Pipeline { action } => pipeline(action).await,
         Command::Drafts { action } => drafts(action).await,
         Command::Validate { kind, values, json } => validate(kind, values, json),
         Command::Model { action } => {
@@ -921,4 +1000,162 @@ fn verify_proof(file: Option<PathBuf>, public_key: Option<&str>) -> anyhow::Resu
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let progress = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let summary = crate::ingest::import::import(
+        &state.ingest,
+        args.format,
+        &args.path,
+        &args.stream.to_lowercase(),
+        progress,
+    )
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "{} messages: {} imported, {} duplicates, {} quarantined, {} Message-ID conflicts",
+            summary.messages,
+            summary.imported,
+            summary.duplicates,
+            summary.quarantined,
+            summary.conflicts
+        );
+    }
+    state.db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn mailbox(action: MailboxAction) -> anyhow::Result<ExitCode> {
+    use crate::ingest::imap::{Fetcher, MailboxConfig};
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let now = state.audit.clock().now().timestamp_micros();
+    match action {
+        MailboxAction::Add {
+            name,
+            stream,
+            host,
+            port,
+            plain,
+            username,
+            password_env,
+            folder,
+            disabled,
+        } => {
+            let mb = MailboxConfig {
+                name,
+                stream: stream.to_lowercase(),
+                host,
+                port,
+                tls: !plain,
+                username,
+                password_env,
+                folder,
+                enabled: !disabled,
+            };
+            mb.validate().map_err(|e| anyhow::anyhow!(e))?;
+            state.ingest.check_stream(&mb.stream)?;
+            let mut tx = state.db.begin().await?;
+            crate::store::emails::upsert_mailbox(&mut tx, &mb.row(now)).await?;
+            tx.commit().await?;
+            println!("mailbox {} → stream {}", mb.name, mb.stream);
+        }
+        MailboxAction::List { json } => {
+            let rows = crate::store::emails::mailboxes(&state.db).await?;
+            for r in &rows {
+                let mb = MailboxConfig::from_row(r);
+                if json {
+                    println!("{}", serde_json::to_string(&mb)?);
+                } else {
+                    println!(
+                        "{}\t{}\t{}:{}{}\t{}\t{}",
+                        mb.name,
+                        mb.stream,
+                        mb.host,
+                        mb.port,
+                        if mb.tls { "" } else { " (plain)" },
+                        mb.folder,
+                        if mb.enabled { "enabled" } else { "disabled" }
+                    );
+                }
+            }
+        }
+        MailboxAction::Fetch { name, json } => {
+            let rows = crate::store::emails::mailboxes(&state.db).await?;
+            let row = rows
+                .iter()
+                .find(|r| r.name == name)
+                .with_context(|| format!("no mailbox named {name:?}"))?;
+            let fetcher = Fetcher {
+                db: state.db.clone(),
+                ingest: state.ingest.clone(),
+                clock: Arc::new(SystemClock),
+                metrics: state.metrics.clone(),
+                poll: std::time::Duration::from_secs(settings.imap_poll_secs.max(1)),
+                ca_file: settings.imap_ca_file.clone(),
+            };
+            let fetched = fetcher.fetch_once(&MailboxConfig::from_row(row)).await?;
+            if json {
+                println!("{}", serde_json::to_string(&fetched)?);
+            } else {
+                println!(
+                    "{}: {} fetched, {} stored, {} duplicates, {} quarantined (UID {} of validity {})",
+                    name,
+                    fetched.fetched,
+                    fetched.stored,
+                    fetched.duplicates,
+                    fetched.quarantined,
+                    fetched.last_uid,
+                    fetched.uidvalidity
+                );
+            }
+        }
+    }
+    state.db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn pipeline(action: PipelineAction) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let code = match action {
+        PipelineAction::Status { json } => {
+            let counts = state.pipeline.sample().await?;
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    counts.into_iter().map(|(k, v)| (k, v.into())).collect();
+                println!("{}", serde_json::Value::Object(map));
+            } else {
+                for (s, n) in counts {
+                    println!("{s}\t{n}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        PipelineAction::Run { max } => {
+            let mut out = std::io::stdout().lock();
+            for ran in state.pipeline.drain(max).await? {
+                serde_json::to_writer(&mut out, &ran)?;
+                out.write_all(b"\n")?;
+            }
+            ExitCode::SUCCESS
+        }
+        PipelineAction::Retry { id } => {
+            let now = state.audit.clock().now().timestamp_micros();
+            if crate::store::jobs::requeue(&state.db, id, now).await? {
+                println!("job {id} queued again");
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("job {id} is not dead (or does not exist)");
+                ExitCode::FAILURE
+            }
+        }
+    };
+    state.db.close().await;
+    Ok(code)
 }

@@ -98,6 +98,25 @@ pub struct Settings {
     /// Seconds between catalogue syncs inside `pebble serve` (0 = never).
     pub tally_sync_interval_secs: u64,
 
+    // Ingestion and the pipeline (issue 4).
+    /// Streams mail can be filed under, comma-separated.
+    pub streams: String,
+    /// IMAP mailboxes; more can be added through the API.
+    pub mailboxes: Vec<crate::ingest::imap::MailboxConfig>,
+    /// Longest wait between IMAP checks, in seconds (IDLE wakes earlier).
+    pub imap_poll_secs: u64,
+    /// PEM file of extra CA certificates for IMAP servers with a private CA.
+    pub imap_ca_file: Option<PathBuf>,
+    pub ingest_max_message_bytes: usize,
+    pub ingest_max_headers: usize,
+    pub ingest_max_mime_depth: usize,
+    pub ingest_max_parts: usize,
+    /// Pipeline workers per process (0 = this process does not work the queue).
+    pub pipeline_workers: usize,
+    pub pipeline_max_attempts: i32,
+    pub pipeline_retry_base_ms: u64,
+    pub pipeline_lease_secs: u64,
+
     // Drafts, review and sending (issue 8).
     /// The business's name, as replies are signed when there is no signature.
     pub business_name: String,
@@ -175,6 +194,18 @@ impl Default for Settings {
             tally_breaker_cooldown_secs: 30,
             tally_max_response_bytes: 64 * 1024 * 1024,
             tally_sync_interval_secs: 900,
+            streams: "sales,support,accounts".into(),
+            mailboxes: Vec::new(),
+            imap_poll_secs: 300,
+            imap_ca_file: None,
+            ingest_max_message_bytes: 25 * 1024 * 1024,
+            ingest_max_headers: 1000,
+            ingest_max_mime_depth: 20,
+            ingest_max_parts: 500,
+            pipeline_workers: 2,
+            pipeline_max_attempts: 5,
+            pipeline_retry_base_ms: 2000,
+            pipeline_lease_secs: 300,
 
             business_name: String::new(),
             draft_signature: String::new(),
@@ -267,6 +298,21 @@ pub const DOCUMENTATION: &[(&str, &str)] = &[
     ("tally_breaker_cooldown_secs", "Seconds the breaker stays open before a half-open probe."),
     ("tally_max_response_bytes", "Largest Tally response read, in bytes."),
     ("tally_sync_interval_secs", "Seconds between catalogue syncs while serving (0 = never)."),
+    ("streams", "Streams mail is filed under (sales, support, accounts, …), comma-separated."),
+    (
+        "mailboxes",
+        "IMAP mailboxes: [{name, stream, host, port, tls, username, password_env, folder}]; the password is read from the variable named by password_env.",
+    ),
+    ("imap_poll_secs", "Longest wait between IMAP checks, in seconds; IDLE wakes earlier."),
+    ("imap_ca_file", "PEM file of extra CA certificates trusted for IMAP over TLS."),
+    ("ingest_max_message_bytes", "Largest message taken; bigger ones are kept in quarantine."),
+    ("ingest_max_headers", "Most header fields in a message before it is quarantined."),
+    ("ingest_max_mime_depth", "Deepest MIME nesting before a message is quarantined."),
+    ("ingest_max_parts", "Most MIME parts in a message before it is quarantined."),
+    ("pipeline_workers", "Pipeline workers in this process (0 = leave the queue to other processes)."),
+    ("pipeline_max_attempts", "Attempts of a pipeline step before its job is dead-lettered."),
+    ("pipeline_retry_base_ms", "First retry delay of a failed step; doubles with each attempt."),
+    ("pipeline_lease_secs", "Seconds a worker holds a job before another may take it over."),
     // Drafts, review and sending (issue 8).
     ("business_name", "The business's name; replies are signed with it when draft_signature is empty."),
     ("draft_signature", "Signature under every reply (may span lines)."),
@@ -337,6 +383,23 @@ impl Settings {
     /// A label for the database that is safe to print.
     pub fn database_label(&self) -> String {
         crate::store::redact_url(&self.database_url())
+    }
+
+    pub fn stream_list(&self) -> Vec<String> {
+        self.streams
+            .split(',')
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    pub fn mail_limits(&self) -> crate::mail::Limits {
+        crate::mail::Limits {
+            max_message_bytes: self.ingest_max_message_bytes,
+            max_headers: self.ingest_max_headers,
+            max_depth: self.ingest_max_mime_depth,
+            max_parts: self.ingest_max_parts,
+        }
     }
 
     /// Root of the local object store: raw emails and attachments, by content hash.

@@ -128,7 +128,7 @@ pub fn drift(mbox_data: &[u8], data: &Path, model: Option<&Path>) -> anyhow::Res
         .collect();
     let recent: Vec<(Intent, f64)> = mbox::split(mbox_data)
         .iter()
-        .filter_map(|raw| mail::parse(raw))
+        .filter_map(|raw| mail::parse(raw, &mail::Limits::default()).ok())
         .map(|m| {
             let p = model.predict(&m.subject, &m.body);
             (p.intent, p.confidence)
@@ -177,8 +177,8 @@ pub fn classify(
         vec![input.to_vec()]
     };
     for raw in messages {
-        match mail::parse(&raw) {
-            Some(m) => {
+        match mail::parse(&raw, &mail::Limits::default()) {
+            Ok(m) => {
                 let classification = classifier.classify(&m.subject, &m.body, year);
                 let line = Line {
                     message_id: m.message_id,
@@ -186,7 +186,7 @@ pub fn classify(
                 };
                 serde_json::to_writer(&mut *out, &line)?;
             }
-            None => serde_json::to_writer(
+            Err(_) => serde_json::to_writer(
                 &mut *out,
                 &Unreadable {
                     message_id: None,

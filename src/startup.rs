@@ -19,7 +19,11 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::crm::Crm;
 use crate::http::{self, AppState};
+use crate::ingest::imap::{self, Fetcher};
+use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::objects::ObjectStore;
+use crate::pipeline::{Pipeline, Policy};
 use crate::store::Db;
 
 /// Open the configured database, creating the data directory, refusing a
@@ -69,6 +73,21 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         )
         .await?,
     );
+    let ingest = Arc::new(Ingest::new(
+        db.clone(),
+        audit.clone(),
+        ObjectStore::new(settings.objects_dir()),
+        metrics.clone(),
+        settings.mail_limits(),
+        settings.stream_list(),
+    ));
+    for mb in &settings.mailboxes {
+        mb.validate()
+            .map_err(|e| anyhow::anyhow!("mailbox {:?}: {e}", mb.name))?;
+        ingest
+            .check_stream(&mb.stream)
+            .with_context(|| format!("mailbox {:?}", mb.name))?;
+    }
     let outbox = Arc::new(crate::outbox::Outbox::new(
         settings,
         db.clone(),
@@ -80,11 +99,25 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         settings,
         db.clone(),
         audit.clone(),
-        clock,
+        clock.clone(),
         metrics.clone(),
         tally.clone(),
         outbox.clone(),
     )?);
+    let draft_step = crate::drafts::step::DraftStep::new(drafts.clone(), db.clone(), clock.clone());
+    let pipeline = Arc::new(
+        Pipeline::new(
+            db.clone(),
+            clock,
+            metrics.clone(),
+            Policy {
+                max_attempts: settings.pipeline_max_attempts.max(1),
+                retry_base: Duration::from_millis(settings.pipeline_retry_base_ms),
+                lease: Duration::from_secs(settings.pipeline_lease_secs.max(1)),
+            },
+        )
+        .with_handler("draft", Arc::new(draft_step)),
+    );
     Ok(AppState {
         settings: Arc::new(settings.clone()),
         db,
@@ -94,6 +127,8 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         chain: Arc::default(),
         crm,
         tally,
+        ingest,
+        pipeline,
         drafts,
         outbox,
     })
@@ -156,6 +191,7 @@ impl Application {
             .with_graceful_shutdown(stop.clone().cancelled_owned());
         let workers = tokio::spawn(workers(self.state.clone(), stop.clone()));
         let tally_sync = tokio::spawn(tally_sync(self.state.clone(), stop.clone()));
+        let mail = tokio::spawn(mail(self.state.clone(), stop.clone()));
         let outbox = tokio::spawn(outbox_worker(self.state.clone(), stop.clone()));
         tokio::spawn(async move {
             shutdown.await;
@@ -165,6 +201,7 @@ impl Application {
         let (a, m) = tokio::join!(api, metrics);
         let _ = workers.await;
         let _ = tally_sync.await;
+        let _ = mail.await;
         let _ = outbox.await;
         self.state.db.close().await;
         a.context("API server")?;
@@ -269,6 +306,45 @@ async fn tally_sync(state: AppState, stop: CancellationToken) {
                 }
             }
         }
+    }
+}
+
+/// Mail in and through the pipeline: configured mailboxes are saved (the
+/// API can add more), one watcher runs per enabled mailbox, and
+/// `pipeline_workers` workers work the queue.
+async fn mail(state: AppState, stop: CancellationToken) {
+    let now = state.audit.clock().now().timestamp_micros();
+    for mb in &state.settings.mailboxes {
+        let saved = async {
+            let mut tx = state.db.begin().await?;
+            crate::store::emails::upsert_mailbox(&mut tx, &mb.row(now)).await?;
+            tx.commit().await
+        };
+        if let Err(e) = saved.await {
+            tracing::error!(mailbox = %mb.name, error = %e, "cannot save the configured mailbox");
+        }
+    }
+    let fetcher = Arc::new(Fetcher {
+        db: state.db.clone(),
+        ingest: state.ingest.clone(),
+        clock: Arc::new(crate::clock::SystemClock),
+        metrics: state.metrics.clone(),
+        poll: Duration::from_secs(state.settings.imap_poll_secs.max(1)),
+        ca_file: state.settings.imap_ca_file.clone(),
+    });
+    let mut tasks = vec![tokio::spawn(imap::supervise(
+        fetcher,
+        Duration::from_secs(30),
+        stop.clone(),
+    ))];
+    for _ in 0..state.settings.pipeline_workers {
+        let (pipeline, stop) = (state.pipeline.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            pipeline.work(Duration::from_millis(500), stop).await
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
     }
 }
 

@@ -148,37 +148,23 @@ story!(
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].mail_from, "sales@demo-electricals.in");
         assert_eq!(got[0].rcpt_tos, vec!["ramesh@iyer-electricals.in"]);
-        let m = mail_parser::MessageParser::default()
-            .parse(got[0].raw.as_bytes())
-            .unwrap();
-        assert_eq!(m.message_id(), Some(row.message_id.as_str()));
-        assert_eq!(m.subject(), Some("Re: Rate required"));
-        assert_eq!(m.in_reply_to().as_text(), Some("e-1@customer.example.in"));
-        let refs: Vec<String> = m
-            .references()
-            .as_text_list()
-            .unwrap()
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
+        let m = pebble::mail::parse(got[0].raw.as_bytes(), &Default::default()).unwrap();
+        assert_eq!(m.message_id.as_deref(), Some(row.message_id.as_str()));
+        assert_eq!(m.subject, "Re: Rate required");
+        assert_eq!(m.in_reply_to.as_deref(), Some("e-1@customer.example.in"));
         assert_eq!(
-            refs,
+            m.references,
             vec![
                 "thread-start-e-1@customer.example.in",
                 "e-1@customer.example.in"
             ]
         );
+        assert_eq!(m.from.unwrap().name, "Demo Electricals");
+        assert!(m.body.contains("₹2,590.00 per Coil"), "{}", m.body);
         assert_eq!(
-            m.from().unwrap().first().unwrap().name(),
-            Some("Demo Electricals")
-        );
-        let text = m.body_text(0).unwrap();
-        assert!(text.contains("₹2,590.00 per Coil"), "{text}");
-        assert_eq!(
-            text.replace("\r\n", "\n").trim_end(),
+            m.body.replace("\r\n", "\n").trim_end(),
             d.final_body.clone().unwrap().trim_end()
         );
-
         let row = rig.row(&row.id).await;
         assert_eq!((row.status.as_str(), row.attempts), ("sent", 1));
         let d = rig.draft(&d.id).await;
@@ -692,3 +678,84 @@ fn a_process_killed_while_sending_never_sends_twice() {
         }
     });
 }
+
+// ------------------------------------------------------------ end to end
+
+story!(
+    a_posted_email_is_drafted_by_the_pipeline_approved_and_arrives_threaded_at_the_smtp_server,
+    |b: Backend| async move {
+        let Some(sink) = SmtpSink::start(&[]) else { return };
+        let url = sink.url();
+        let Some((app, _sim)) = drafting::app(b, |s| {
+            s.smtp_url = url;
+            s.outbox_poll_ms = 100;
+            s.smtp_timeout_secs = 5;
+            // The test runs the pipeline itself, step by step.
+            s.pipeline_workers = 0;
+        })
+        .await
+        else {
+            return;
+        };
+        let raw = "Message-ID: <inq-77@iyer-electricals.in>\r\n\
+                   From: Ramesh Iyer <ramesh@iyer-electricals.in>\r\n\
+                   To: sales@demo-electricals.in\r\n\
+                   Subject: Rate required for wires and MCB\r\n\
+                   Date: Thu, 15 Jan 2026 14:00:00 +0530\r\n\
+                   Content-Type: text/plain; charset=utf-8\r\n\r\n\
+                   Dear sir,\r\nPlease send your best rate and stock for\r\n\
+                   2.5 sq mm FR wire 10 coil\r\n32A DP MCB 25 nos\r\n\
+                   Regards,\r\nRamesh Iyer\r\n";
+        let ops = app.token(Role::Ops).await;
+        let r = app
+            .client
+            .post(app.url("/api/v1/emails?stream=sales"))
+            .bearer_auth(&ops)
+            .header("content-type", "message/rfc822")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let received: Value = r.json().await.unwrap();
+        let email_id = received["id"].as_str().unwrap().to_owned();
+
+        let ran = app.state.pipeline.drain(20).await.unwrap();
+        let steps: Vec<(&str, &str)> = ran.iter().map(|r| (r.step.as_str(), r.outcome)).collect();
+        assert_eq!(
+            steps,
+            vec![("classify", "ok"), ("extract", "ok"), ("link", "ok"), ("enrich", "ok"), ("draft", "ok")]
+        );
+        let (_, page) = app.get_json(&format!("/api/v1/drafts?email={email_id}")).await;
+        let drafts = page["items"].as_array().unwrap();
+        assert_eq!(drafts.len(), 1, "{page}");
+        let d = &drafts[0];
+        assert_eq!((d["intent"].as_str(), d["status"].as_str()), (Some("product_inquiry"), Some("pending")));
+        let text = d["text"].as_str().unwrap();
+        assert!(text.starts_with("Dear Ramesh Iyer,"), "{text}");
+        assert!(text.contains("86 Coil in stock (as of 15 Jan 2026, 15:00 IST)"), "{text}");
+        assert!(text.contains("₹560.00 per Nos"), "{text}");
+        // The step is idempotent: run again, still one draft.
+        let again = app.state.pipeline.drain(20).await.unwrap();
+        assert!(again.is_empty());
+
+        let sales = app.token(Role::Sales).await;
+        let edited = text.replace("Please confirm the quantities", "Kindly confirm the quantities");
+        let (s, body) = app
+            .post_json(&sales, &format!("/api/v1/drafts/{}/approve", d["id"].as_str().unwrap()), json!({"text": edited}))
+            .await;
+        assert_eq!(s, 200, "{body}");
+        let sent = wait_for(&app, |o| o["status"] == "sent").await;
+        let got = sink.received();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].rcpt_tos, vec!["ramesh@iyer-electricals.in"]);
+        let m = pebble::mail::parse(got[0].raw.as_bytes(), &Default::default()).unwrap();
+        assert_eq!(m.message_id.as_deref(), sent["message_id"].as_str());
+        assert_eq!(m.in_reply_to.as_deref(), Some("inq-77@iyer-electricals.in"));
+        assert_eq!(m.references, vec!["inq-77@iyer-electricals.in"]);
+        assert_eq!(m.subject, "Re: Rate required for wires and MCB");
+        assert!(m.body.contains("Kindly confirm the quantities"), "{}", m.body);
+        let (_, events) = app.get_json("/api/v1/activity?event_type=EmailSent").await;
+        assert_eq!(events["items"][0]["payload"]["message_id"], sent["message_id"]);
+    }
+);

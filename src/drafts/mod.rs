@@ -11,6 +11,7 @@
 pub mod facts;
 pub mod numbers;
 pub mod render;
+pub mod step;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -28,6 +28,8 @@ const ADMIN_OPS: &[Role] = &[Admin, Ops];
 const CRM_WRITE: &[Role] = &[Admin, Sales];
 /// SPEC §1: Sales (and Admin) review, edit, approve and reject drafts.
 const DRAFT_REVIEW: &[Role] = &[Admin, Sales];
+/// The message as received is personal data in bulk: not for Read-Only.
+const MAIL_RAW: &[Role] = &[Admin, Sales, Ops];
 
 /// SPEC §1 as a table. Keep it sorted by path.
 pub const RULES: &[(&str, &str, Access)] = &[
@@ -96,10 +98,22 @@ pub const RULES: &[(&str, &str, Access)] = &[
         "/api/v1/drafts/{id}/reject",
         Access::Roles(DRAFT_REVIEW),
     ),
+    ("GET", "/api/v1/emails", Access::Roles(EVERYONE)),
+    // Mail sources (a relay, a script) post as Ops; SPEC §1 gives Ops the mail sources.
+    ("POST", "/api/v1/emails", Access::Roles(ADMIN_OPS)),
+    ("GET", "/api/v1/emails/{id}", Access::Roles(EVERYONE)),
+    (
+        "GET",
+        "/api/v1/emails/{id}/attachments/{position}",
+        Access::Roles(MAIL_RAW),
+    ),
+    ("GET", "/api/v1/emails/{id}/raw", Access::Roles(MAIL_RAW)),
     ("GET", "/api/v1/leads", Access::Roles(EVERYONE)),
     ("POST", "/api/v1/leads", Access::Roles(CRM_WRITE)),
     ("GET", "/api/v1/leads/{id}", Access::Roles(EVERYONE)),
     ("POST", "/api/v1/leads/{id}/stage", Access::Roles(CRM_WRITE)),
+    ("GET", "/api/v1/mailboxes", Access::Roles(ADMIN_OPS)),
+    ("POST", "/api/v1/mailboxes", Access::Roles(ADMIN_OPS)),
     ("POST", "/api/v1/notes", Access::Roles(CRM_WRITE)),
     ("GET", "/api/v1/openapi.json", Access::Public),
     ("GET", "/api/v1/outbox", Access::Roles(EVERYONE)),
@@ -112,6 +126,18 @@ pub const RULES: &[(&str, &str, Access)] = &[
     (
         "POST",
         "/api/v1/outbox/{id}/requeue",
+        Access::Roles(ADMIN_OPS),
+    ),
+    ("GET", "/api/v1/pipeline/jobs", Access::Roles(ADMIN_OPS)),
+    (
+        "POST",
+        "/api/v1/pipeline/jobs/{id}/retry",
+        Access::Roles(ADMIN_OPS),
+    ),
+    ("GET", "/api/v1/quarantine", Access::Roles(ADMIN_OPS)),
+    (
+        "POST",
+        "/api/v1/quarantine/{id}/retry",
         Access::Roles(ADMIN_OPS),
     ),
     ("GET", "/api/v1/stock", Access::Roles(EVERYONE)),

@@ -6,6 +6,7 @@ pub mod activity;
 pub mod auth;
 pub mod crm;
 pub mod drafts;
+pub mod emails;
 pub mod error;
 pub mod guard;
 pub mod health;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub chain: Arc<tokio::sync::RwLock<Option<VerifyReport>>>,
     pub crm: Arc<crate::crm::Crm>,
     pub tally: Arc<crate::tally::Tally>,
+    pub ingest: Arc<crate::ingest::Ingest>,
+    pub pipeline: Arc<crate::pipeline::Pipeline>,
     pub drafts: Arc<crate::drafts::Drafts>,
     pub outbox: Arc<crate::outbox::Outbox>,
 }
@@ -255,6 +258,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(validate::router())
         .merge(crm::router())
         .merge(stock::router())
+        .merge(emails::router())
         .merge(drafts::router());
     let (router, mut api) = routes.split_for_parts();
     // After the merge: derive-time modifiers run before any path exists.

@@ -809,13 +809,10 @@ mod tests {
             "non-ASCII subject encoded: {text}"
         );
         assert!(text.is_ascii(), "the body is transfer-encoded");
-        let parsed = mail_parser::MessageParser::default()
-            .parse(text.as_bytes())
-            .unwrap();
-        assert_eq!(
-            parsed.subject(),
-            Some("Re: Rate for 2.5 sq mm wire — urgent")
-        );
-        assert!(parsed.body_text(0).unwrap().contains("₹2,590.00 per Coil"));
+        let parsed = crate::mail::parse(text.as_bytes(), &Default::default()).unwrap();
+        assert_eq!(parsed.subject, "Re: Rate for 2.5 sq mm wire — urgent");
+        assert_eq!(parsed.in_reply_to.as_deref(), Some("orig@sharma.in"));
+        assert_eq!(parsed.references, vec!["first@sharma.in", "orig@sharma.in"]);
+        assert!(parsed.body.contains("₹2,590.00 per Coil"));
     }
 }

@@ -6,6 +6,8 @@
 pub mod activity;
 pub mod crm;
 pub mod drafts;
+pub mod emails;
+pub mod jobs;
 pub mod outbox;
 pub mod tally;
 pub mod users;

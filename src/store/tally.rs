@@ -176,6 +176,16 @@ pub async fn find(db: &Db, name: &str) -> Result<Option<CachedItem>, StoreError>
     })
 }
 
+/// Every cached item, by name (drafting matches emails against them).
+pub async fn all(db: &Db) -> Result<Vec<CachedItem>, StoreError> {
+    on_db!(db, |p| {
+        let rows = sqlx::query("select * from tally_catalog order by tally_name")
+            .fetch_all(p)
+            .await?;
+        rows.iter().map(|r| cached_from_row!(r)).collect()
+    })
+}
+
 /// Items whose name, an alias or the SKU contains `q` (case-insensitive).
 pub async fn search(db: &Db, q: &str, limit: i64) -> Result<Vec<CachedItem>, StoreError> {
     check_text(q)?;
