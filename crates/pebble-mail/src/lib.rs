@@ -199,10 +199,8 @@ fn within_depth(msg: &Message<'_>, base: usize, max: usize, parts: &mut usize) -
             PartType::Multipart(children) => {
                 stack.extend(children.iter().map(|c| (*c as usize, depth + 1)));
             }
-            PartType::Message(inner) => {
-                if !within_depth(inner, depth + 1, max, parts) {
-                    return false;
-                }
+            PartType::Message(inner) if !within_depth(inner, depth + 1, max, parts) => {
+                return false;
             }
             _ => {}
         }
