@@ -89,6 +89,26 @@ pub enum Command {
         #[command(subcommand)]
         action: PipelineAction,
     },
+    /// Backups: create, verify, restore, list, prune.
+    Backup {
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+    /// Disaster recovery: restore drills that measure RTO and RPO.
+    Dr {
+        #[command(subcommand)]
+        action: DrAction,
+    },
+    /// Compliance reports for regulators and auditors.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
+    /// Data-subject requests: export what is held about a person or company.
+    Dsr {
+        #[command(subcommand)]
+        action: DsrAction,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +173,103 @@ pub enum PipelineAction {
     },
     /// Give a dead job a fresh set of attempts.
     Retry { id: i64 },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BackupKindArg {
+    /// Database, object store and chain head.
+    Full,
+    /// Activity-stream events since the last backup.
+    Activity,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BackupAction {
+    /// Take a consistent backup now, while Pebble keeps serving.
+    Create {
+        /// Directory for the backup file (default: backup_dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "full")]
+        kind: BackupKindArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a backup: manifest, checksums, a restore into scratch, the audit
+    /// chain and the row counts. Exit 1 naming the failing part.
+    Verify {
+        file: PathBuf,
+        /// PostgreSQL server for the scratch schema (PostgreSQL backups).
+        #[arg(long)]
+        scratch: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a full backup, then any activity backups after it in order.
+    /// Refuses a corrupt or newer-schema backup, and a target that holds a
+    /// database unless --force (which keeps the old one aside).
+    Restore {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Target database URL (default: the configured database).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        force: bool,
+        /// Where objects are restored (default: data_dir/objects).
+        #[arg(long)]
+        objects_dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The backup catalogue, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply backup retention now (backup_keep_daily, backup_keep_weekly).
+    Prune,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DrAction {
+    /// Restore the newest backups into scratch, verify, and report recovery
+    /// time (RTO) and data-loss window (RPO).
+    Drill {
+        /// Take a fresh full backup first instead of using the newest ones.
+        #[arg(long)]
+        fresh: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportAction {
+    /// AI decisions, overrides with justification and failed validations of one
+    /// quarter, as CSV and XLSX with a manifest (row counts, SHA-256, chain check).
+    Quarterly {
+        /// e.g. 2026Q3 (quarters in the business's local time)
+        #[arg(long)]
+        quarter: String,
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DsrAction {
+    /// Everything held about an e-mail address or a company, as one ZIP.
+    Export {
+        #[arg(long, conflicts_with = "company", required_unless_present = "company")]
+        email: Option<String>,
+        /// A company id.
+        #[arg(long)]
+        company: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -435,6 +552,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import(args).await,
         Command::Mailbox { action } => mailbox(action).await,
         Command::Pipeline { action } => pipeline(action).await,
+        Command::Backup { action } => backup(action).await,
+        Command::Dr {
+            action: DrAction::Drill { fresh, json },
+        } => drill(fresh, json).await,
+        Command::Report { action } => report(action).await,
+        Command::Dsr { action } => dsr(action).await,
         Command::Validate { kind, values, json } => validate(kind, values, json),
         Command::Model { action } => {
             match action {
@@ -1070,4 +1193,335 @@ async fn pipeline(action: PipelineAction) -> anyhow::Result<ExitCode> {
     };
     state.db.close().await;
     Ok(code)
+}
+
+/// A progress bar on stderr, drawn only on a terminal and never with --json.
+fn progress(json: bool) -> indicatif::ProgressBar {
+    if json {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:12} {bytes:>10} {wide_bar} {binary_bytes_per_sec} {elapsed}",
+        )
+        .expect("a valid template"),
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    pb
+}
+
+/// Refusals and failed checks exit 1 with the reason; anything else is an error (2).
+fn backup_outcome<T>(
+    r: Result<T, crate::backup::BackupError>,
+) -> anyhow::Result<Result<T, ExitCode>> {
+    use crate::backup::BackupError as E;
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(e @ (E::Corrupt { .. } | E::Refused(_) | E::Key(_) | E::Busy)) => {
+            eprintln!("refused: {e}");
+            Ok(Err(ExitCode::FAILURE))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn backup(action: BackupAction) -> anyhow::Result<ExitCode> {
+    use crate::backup::manifest::Kind;
+    use crate::backup::restore;
+    let settings = Settings::load()?;
+    let actor = Actor::system("cli");
+    match action {
+        BackupAction::Create { out, kind, json } => {
+            let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+            let kind = match kind {
+                BackupKindArg::Full => Kind::Full,
+                BackupKindArg::Activity => Kind::Activity,
+            };
+            let pb = progress(json);
+            let r = state.backups.create(kind, out.as_deref(), actor, &pb).await;
+            pb.finish_and_clear();
+            state.db.close().await;
+            let c = match backup_outcome(r)? {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            show(
+                json,
+                &c,
+                format!(
+                    "{} backup {} written to {} ({} bytes, SHA-256 {}), chain head seq {}, {} ms",
+                    c.kind.as_str(),
+                    c.id,
+                    c.file,
+                    c.size_bytes,
+                    c.sha256,
+                    c.chain.seq,
+                    c.duration_ms
+                ),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BackupAction::Verify {
+            file,
+            scratch,
+            json,
+        } => {
+            let pb = progress(json);
+            let r = restore::verify_file(&settings, &file, scratch.as_deref(), &pb).await;
+            pb.finish_and_clear();
+            let report = match backup_outcome(r)? {
+                Ok(r) => r,
+                Err(code) => return Ok(code),
+            };
+            let recorded = record_verified(&settings, &report).await;
+            let text = if report.ok {
+                format!(
+                    "ok: {} ({} parts, {} bytes, SHA-256 {}); restored chain ends at seq {}{}",
+                    report.file,
+                    report.parts_checked,
+                    report.size_bytes,
+                    report.sha256,
+                    report.chain.as_ref().map(|c| c.seq).unwrap_or_default(),
+                    if recorded {
+                        "; recorded as BackupVerified"
+                    } else {
+                        ""
+                    }
+                )
+            } else {
+                format!(
+                    "FAILED: {}: part {}: {}",
+                    report.file,
+                    report.failed_part.as_deref().unwrap_or("?"),
+                    report.message.as_deref().unwrap_or_default()
+                )
+            };
+            show(json, &report, text)?;
+            Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        BackupAction::Restore {
+            files,
+            to,
+            force,
+            objects_dir,
+            json,
+        } => {
+            let pb = progress(json);
+            let r = restore::restore(
+                &settings,
+                Arc::new(SystemClock),
+                restore::RestoreRequest {
+                    files,
+                    to: to.unwrap_or_else(|| settings.database_url()),
+                    force,
+                    objects_dir: objects_dir.unwrap_or_else(|| settings.objects_dir()),
+                },
+                &pb,
+            )
+            .await;
+            pb.finish_and_clear();
+            let r = match backup_outcome(r)? {
+                Ok(r) => r,
+                Err(code) => return Ok(code),
+            };
+            show(
+                json,
+                &r,
+                format!(
+                    "restored {} into {}: chain verified to seq {}, {} objects written ({} present){}; {} ms",
+                    r.backup_ids.join(" + "),
+                    r.target,
+                    r.chain.seq,
+                    r.objects_written,
+                    r.objects_present,
+                    r.set_aside
+                        .as_ref()
+                        .map(|a| format!("; the previous database is kept as {a}"))
+                        .unwrap_or_default(),
+                    r.duration_ms
+                ),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BackupAction::List { json } => {
+            let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+            let rows = state.backups.list(1000).await?;
+            state.db.close().await;
+            let text = rows
+                .iter()
+                .map(|b| {
+                    format!(
+                        "{}\t{}\t{}\t{}\t{}\tseq {}\t{}\t{}",
+                        b.id,
+                        b.kind,
+                        if b.deleted_at.is_some() {
+                            "deleted"
+                        } else {
+                            &b.status
+                        },
+                        pebble_core::audit::canonical_time(b.started_at),
+                        b.size_bytes
+                            .map(|n| n.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        b.chain_seq
+                            .map(|n| n.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        match b.verify_ok {
+                            Some(true) => "verified",
+                            Some(false) => "VERIFY FAILED",
+                            None => "unverified",
+                        },
+                        b.file.as_deref().unwrap_or("-"),
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            show(json, &rows, text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BackupAction::Prune => {
+            let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+            let removed = state.backups.prune().await?;
+            state.db.close().await;
+            println!("removed {} backups past retention", removed.len());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Record a verification in the configured database when the backup is one
+/// of its own; a backup checked elsewhere (no database here) is not recorded.
+async fn record_verified(
+    settings: &Settings,
+    report: &crate::backup::restore::VerifyReport,
+) -> bool {
+    let url = settings.database_url();
+    if crate::backup::backend_of(&url) == crate::store::Backend::Sqlite
+        && !crate::backup::restore::sqlite_path(&url).is_ok_and(|p| p.exists())
+    {
+        return false;
+    }
+    let recorded = async {
+        let state = startup::services(settings, Arc::new(SystemClock)).await?;
+        let r = state
+            .backups
+            .record_verified(report, Actor::system("cli"))
+            .await;
+        state.db.close().await;
+        Ok::<_, anyhow::Error>(r?)
+    }
+    .await;
+    match recorded {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("note: the verification was not recorded: {e:#}");
+            false
+        }
+    }
+}
+
+async fn drill(fresh: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let pb = progress(json);
+    let r = state.backups.drill(fresh, Actor::system("cli"), &pb).await;
+    pb.finish_and_clear();
+    state.db.close().await;
+    let r = match backup_outcome(r)? {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    show(
+        json,
+        &r,
+        format!(
+            "drill passed: restored {} ({} backups) and verified the chain to seq {}; RTO {:.2} s, RPO {:.1} s ({} events behind the live database)",
+            r.backup_ids.first().map(String::as_str).unwrap_or("-"),
+            r.backup_ids.len(),
+            r.chain.seq,
+            r.rto_ms as f64 / 1e3,
+            r.rpo_ms as f64 / 1e3,
+            r.events_behind
+        ),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn report(action: ReportAction) -> anyhow::Result<ExitCode> {
+    let ReportAction::Quarterly { quarter, out } = action;
+    let quarter: crate::compliance::Quarter = quarter
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--quarter: {e}"))?;
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let manifest = crate::compliance::quarterly(
+        &state.db,
+        &state.audit,
+        quarter,
+        crate::ui::local_offset(&state),
+        &out,
+        Actor::system("cli"),
+        std::env::var("USER").ok(),
+    )
+    .await?;
+    for f in &manifest.files {
+        println!("{}\t{} rows\t{}", f.name, f.rows, f.sha256);
+    }
+    println!(
+        "{}: chain {} ({} events); manifest at {}",
+        manifest.quarter,
+        if manifest.chain.ok {
+            "verified"
+        } else {
+            "BROKEN"
+        },
+        manifest.chain.verified,
+        out.join(crate::compliance::MANIFEST).display()
+    );
+    state.db.close().await;
+    Ok(if manifest.chain.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn dsr(action: DsrAction) -> anyhow::Result<ExitCode> {
+    let DsrAction::Export {
+        email,
+        company,
+        out,
+    } = action;
+    let subject = match (email, company) {
+        (Some(e), _) => crate::privacy::Subject::email(&e)?,
+        (None, Some(c)) => crate::privacy::Subject::company(&c)?,
+        (None, None) => anyhow::bail!("give --email or --company"),
+    };
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let s = crate::privacy::export(
+        &state.db,
+        &state.audit,
+        &subject,
+        Actor::system("cli"),
+        &out,
+    )
+    .await?;
+    println!(
+        "{}: {} contacts, {} companies, {} leads, {} notes, {} events",
+        out.display(),
+        s.contacts,
+        s.companies,
+        s.leads,
+        s.notes,
+        s.events
+    );
+    state.db.close().await;
+    Ok(ExitCode::SUCCESS)
 }

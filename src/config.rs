@@ -116,6 +116,38 @@ pub struct Settings {
     pub pipeline_max_attempts: i32,
     pub pipeline_retry_base_ms: u64,
     pub pipeline_lease_secs: u64,
+    // Backups, restore and drills (issue 11).
+    /// Where backups are written; empty means `data_dir/backups`.
+    pub backup_dir: Option<PathBuf>,
+    /// Base64 32-byte key; when set, every backup part is encrypted and
+    /// authenticated with it (XChaCha20-Poly1305). Needed again to verify or restore.
+    #[serde(serialize_with = "mask")]
+    pub backup_encryption_key: Option<SecretString>,
+    /// zstd level of backup parts (1 fast … 19 small).
+    pub backup_compression_level: i32,
+    /// Seconds between full backups inside `pebble serve` (0 = never).
+    pub backup_full_interval_secs: u64,
+    /// Seconds between incremental activity-stream backups inside `pebble serve` (0 = never).
+    pub backup_activity_interval_secs: u64,
+    /// Verify each scheduled full backup (restore into scratch) right after taking it.
+    pub backup_verify_scheduled: bool,
+    /// Full backups kept: the newest of each of this many days …
+    pub backup_keep_daily: u32,
+    /// … and of each of this many ISO weeks.
+    pub backup_keep_weekly: u32,
+    /// Seconds between automatic restore drills inside `pebble serve` (0 = never).
+    pub backup_drill_interval_secs: u64,
+    /// PostgreSQL server for verification and drill scratch schemas; empty
+    /// means the configured database (a temporary schema in it). May hold a password.
+    #[serde(serialize_with = "mask")]
+    pub backup_scratch_url: Option<SecretString>,
+    // The web UI, dashboards and data-subject requests (issue 10).
+    /// Mark the UI's session cookie `Secure` even when no proxy says the
+    /// request came over HTTPS (it always is when `X-Forwarded-Proto: https`).
+    pub web_cookie_secure: bool,
+    /// The business's offset from UTC in minutes (India: 330): dashboards'
+    /// days and the times the UI shows.
+    pub business_utc_offset_minutes: i32,
 }
 
 impl Default for Settings {
@@ -170,6 +202,20 @@ impl Default for Settings {
             pipeline_max_attempts: 5,
             pipeline_retry_base_ms: 2000,
             pipeline_lease_secs: 300,
+
+            // Backups, restore and drills (issue 11).
+            backup_dir: None,
+            backup_encryption_key: None,
+            backup_compression_level: 3,
+            backup_full_interval_secs: 6 * 3600,
+            backup_activity_interval_secs: 3600,
+            backup_verify_scheduled: true,
+            backup_keep_daily: 7,
+            backup_keep_weekly: 4,
+            backup_drill_interval_secs: 7 * 86_400,
+            backup_scratch_url: None,
+            web_cookie_secure: false,
+            business_utc_offset_minutes: 330,
         }
     }
 }
@@ -258,6 +304,35 @@ pub const DOCUMENTATION: &[(&str, &str)] = &[
     ("pipeline_max_attempts", "Attempts of a pipeline step before its job is dead-lettered."),
     ("pipeline_retry_base_ms", "First retry delay of a failed step; doubles with each attempt."),
     ("pipeline_lease_secs", "Seconds a worker holds a job before another may take it over."),
+    // Backups, restore and drills (issue 11).
+    ("backup_dir", "Where backups are written; unset = data_dir/backups."),
+    (
+        "backup_encryption_key",
+        "Base64 32-byte key (openssl rand -base64 32); set = backups encrypted with XChaCha20-Poly1305. Secret.",
+    ),
+    ("backup_compression_level", "zstd level of backup parts (1 fast ... 19 small)."),
+    ("backup_full_interval_secs", "Seconds between full backups while serving (0 = never)."),
+    (
+        "backup_activity_interval_secs",
+        "Seconds between incremental activity-stream backups while serving (0 = never).",
+    ),
+    ("backup_verify_scheduled", "Verify each scheduled full backup (restore into scratch) after taking it."),
+    ("backup_keep_daily", "Full backups kept: the newest of each of this many days."),
+    ("backup_keep_weekly", "Full backups kept: the newest of each of this many ISO weeks."),
+    ("backup_drill_interval_secs", "Seconds between automatic restore drills while serving (0 = never)."),
+    (
+        "backup_scratch_url",
+        "PostgreSQL server for verify/drill scratch schemas; unset = the configured database. Secret.",
+    ),
+    // Web UI (issue 10).
+    (
+        "web_cookie_secure",
+        "Always mark the UI session cookie Secure (it is whenever X-Forwarded-Proto says https).",
+    ),
+    (
+        "business_utc_offset_minutes",
+        "The business's offset from UTC in minutes (India: 330), for dashboards' days and shown times.",
+    ),
 ];
 
 fn mask<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -332,6 +407,13 @@ impl Settings {
         self.data_dir.join("objects")
     }
 
+    /// Where backups are written.
+    pub fn backup_dir(&self) -> PathBuf {
+        self.backup_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("backups"))
+    }
+
     pub fn signing_key_file(&self) -> PathBuf {
         self.audit_signing_key_file
             .clone()
@@ -379,6 +461,9 @@ mod tests {
             admin_password: Some("x".into()),
             redis_url: Some("x".into()),
             imap_ca_file: Some("x".into()),
+            backup_dir: Some("x".into()),
+            backup_encryption_key: Some("x".into()),
+            backup_scratch_url: Some("x".into()),
             ..Settings::default()
         })
         .unwrap();

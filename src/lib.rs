@@ -4,10 +4,13 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod clock;
+pub mod compliance;
 pub mod config;
 pub mod crm;
+pub mod dashboard;
 pub mod demo;
 pub mod http;
 pub mod ingest;
@@ -17,7 +20,9 @@ pub use pebble_mail as mail;
 pub mod metrics;
 pub mod objects;
 pub mod pipeline;
+pub mod privacy;
 pub mod startup;
 pub mod store;
 pub mod tally;
 pub mod telemetry;
+pub mod ui;

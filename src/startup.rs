@@ -90,7 +90,7 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
     }
     let pipeline = Arc::new(Pipeline::new(
         db.clone(),
-        clock,
+        clock.clone(),
         metrics.clone(),
         Policy {
             max_attempts: settings.pipeline_max_attempts.max(1),
@@ -98,8 +98,16 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
             lease: Duration::from_secs(settings.pipeline_lease_secs.max(1)),
         },
     ));
+    let settings = Arc::new(settings.clone());
+    let backups = Arc::new(crate::backup::Backups::new(
+        settings.clone(),
+        db.clone(),
+        audit.clone(),
+        metrics.clone(),
+        clock,
+    ));
     Ok(AppState {
-        settings: Arc::new(settings.clone()),
+        settings,
         db,
         audit,
         auth,
@@ -109,6 +117,7 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         tally,
         ingest,
         pipeline,
+        backups,
     })
 }
 
@@ -170,6 +179,10 @@ impl Application {
         let workers = tokio::spawn(workers(self.state.clone(), stop.clone()));
         let tally_sync = tokio::spawn(tally_sync(self.state.clone(), stop.clone()));
         let mail = tokio::spawn(mail(self.state.clone(), stop.clone()));
+        let backups = tokio::spawn(crate::backup::schedule::run(
+            self.state.backups.clone(),
+            stop.clone(),
+        ));
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -179,6 +192,7 @@ impl Application {
         let _ = workers.await;
         let _ = tally_sync.await;
         let _ = mail.await;
+        let _ = backups.await;
         self.state.db.close().await;
         a.context("API server")?;
         m.context("metrics server")?;
@@ -195,7 +209,7 @@ fn metrics_router(state: AppState) -> Router {
                     (
                         [(
                             axum::http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            crate::metrics::CONTENT_TYPE,
                         )],
                         s.metrics.render(&s.db),
                     )

@@ -55,6 +55,8 @@ fn help_lists_every_subcommand() {
         "classify",
         "tally",
         "tally-sim",
+        "backup",
+        "dr",
     ] {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }
@@ -410,6 +412,25 @@ async fn serve_bootstraps_an_admin_once_and_never_logs_secrets() {
     ] {
         assert!(!logs.contains(secret), "{secret:.20}… appeared in the logs");
     }
+    // One JSON line per request, inside its span: route template, request id, user, latency.
+    let me_line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "request" && l["span"]["route"] == "/api/v1/auth/me")
+        .unwrap_or_else(|| panic!("no request line for /api/v1/auth/me in\n{logs}"));
+    assert_eq!(me_line["status"], 200, "{me_line}");
+    assert!(me_line["latency_ms"].as_f64().is_some(), "{me_line}");
+    assert_eq!(
+        me_line["span"]["request_id"].as_str().map(str::len),
+        Some(36),
+        "{me_line}"
+    );
+    assert!(
+        me_line["span"]["user_id"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty()),
+        "{me_line}"
+    );
 
     // Restarting on a database with users creates nobody and prints no password.
     server = start(None);

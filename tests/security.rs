@@ -5,7 +5,7 @@ mod common;
 
 use chrono::Duration;
 use common::{spawn_app, spawn_app_with, spawn_on, Backend, TestApp, PASSWORD};
-use pebble::http::guard::{rule, Access, RULES};
+use pebble::http::guard::{is_api, rule, Access, RULES};
 use pebble_core::access::Role;
 use reqwest::Method;
 use serde_json::json;
@@ -75,6 +75,7 @@ fn the_rbac_table_and_the_openapi_document_list_the_same_routes() {
     documented.sort();
     let mut ruled: Vec<_> = RULES
         .iter()
+        .filter(|(_, p, _)| is_api(p))
         .map(|(m, p, _)| (m.to_string(), p.to_string()))
         .collect();
     ruled.sort();
@@ -91,7 +92,7 @@ story!(
         for role in Role::ALL {
             tokens.push((role, app.token(role).await));
         }
-        for (method, path, access) in RULES {
+        for (method, path, access) in RULES.iter().filter(|(_, p, _)| is_api(p)) {
             let url = app.url(&path.replace("{seq}", "1").replace("{id}", "no-such-user"));
             let method: Method = method.parse().unwrap();
             let anonymous = app
@@ -103,7 +104,7 @@ story!(
                 .unwrap();
             match access {
                 Access::Public => assert_ne!(anonymous.status().as_u16(), 401, "{method} {path}"),
-                Access::Roles(_) => assert_eq!(
+                Access::Roles(_) | Access::Page(_) => assert_eq!(
                     anonymous.status().as_u16(),
                     401,
                     "{method} {path} without a token"
@@ -123,7 +124,7 @@ story!(
                     .unwrap();
                 let allowed = match access {
                     Access::Public => true,
-                    Access::Roles(roles) => roles.contains(role),
+                    Access::Roles(roles) | Access::Page(roles) => roles.contains(role),
                 };
                 let status = r.status().as_u16();
                 assert_eq!(

@@ -140,59 +140,8 @@ impl Audit {
     /// Recompute the whole chain, and check it against the newest checkpoint
     /// (its signature, Merkle root and head), which catches truncation.
     pub async fn verify(&self) -> Result<VerifyReport, AuditError> {
-        let started = Instant::now();
-        let checkpoint = activity::checkpoint(&self.db, None).await?;
-        let mut verifier = ChainVerifier::default();
-        let mut tree = RootBuilder::new();
-        let mut hash_at_anchor = None;
-        let mut redacted = 0;
-        let mut problem = None;
-        let anchor_size = checkpoint.as_ref().map(|c| c.tree_size).unwrap_or(0);
-        let mut events = activity::stream(&self.db, &Filter::default());
-        while let Some(e) = events.try_next().await? {
-            match verifier.check(&e) {
-                Ok(hash) => {
-                    if e.seq <= anchor_size {
-                        tree.push(&pebble_core::merkle::leaf_hash(&hash));
-                    }
-                    if e.seq == anchor_size {
-                        hash_at_anchor = Some(hash);
-                    }
-                    if e.payload.is_none() {
-                        redacted += 1;
-                    }
-                }
-                Err(b) => {
-                    problem = Some(b);
-                    break;
-                }
-            }
-        }
-        drop(events);
-        if let (None, Some(c)) = (&problem, &checkpoint) {
-            let anchor = Anchor {
-                seq: c.tree_size,
-                hash: c.chain_head.clone(),
-            };
-            problem =
-                rules::check_anchor(verifier.verified(), &anchor, hash_at_anchor.as_ref()).err();
-            if problem.is_none() && hex::encode(tree.root()) != c.merkle_root {
-                problem = Some(ChainBreak::CheckpointMismatch { seq: c.tree_size });
-            }
-        }
-        let ok = problem.is_none();
-        let report = VerifyReport {
-            ok,
-            verified: verifier.verified(),
-            head_hash: hex::encode(verifier.head()),
-            first_bad_seq: problem.as_ref().map(ChainBreak::seq),
-            message: problem.as_ref().map(ToString::to_string),
-            problem,
-            checkpoint_tree_size: checkpoint.map(|c| c.tree_size),
-            redacted,
-            duration_ms: started.elapsed().as_millis(),
-        };
-        self.metrics.audit_chain_ok.set(i64::from(ok));
+        let report = verify_chain(&self.db).await?;
+        self.metrics.audit_chain_ok.set(i64::from(report.ok));
         self.metrics.audit_chain_length.set(report.verified);
         self.metrics
             .audit_last_verify_timestamp
@@ -297,6 +246,63 @@ impl Audit {
         }
         Ok(total)
     }
+}
+
+/// Verify the chain of any database (the live one, or a restored copy)
+/// without touching the live metrics.
+pub async fn verify_chain(db: &Db) -> Result<VerifyReport, AuditError> {
+    let started = Instant::now();
+    let checkpoint = activity::checkpoint(db, None).await?;
+    let mut verifier = ChainVerifier::default();
+    let mut tree = RootBuilder::new();
+    let mut hash_at_anchor = None;
+    let mut redacted = 0;
+    let mut problem = None;
+    let anchor_size = checkpoint.as_ref().map(|c| c.tree_size).unwrap_or(0);
+    let mut events = activity::stream(db, &Filter::default());
+    while let Some(e) = events.try_next().await? {
+        match verifier.check(&e) {
+            Ok(hash) => {
+                if e.seq <= anchor_size {
+                    tree.push(&pebble_core::merkle::leaf_hash(&hash));
+                }
+                if e.seq == anchor_size {
+                    hash_at_anchor = Some(hash);
+                }
+                if e.payload.is_none() {
+                    redacted += 1;
+                }
+            }
+            Err(b) => {
+                problem = Some(b);
+                break;
+            }
+        }
+    }
+    drop(events);
+    if let (None, Some(c)) = (&problem, &checkpoint) {
+        let anchor = Anchor {
+            seq: c.tree_size,
+            hash: c.chain_head.clone(),
+        };
+        problem = rules::check_anchor(verifier.verified(), &anchor, hash_at_anchor.as_ref()).err();
+        if problem.is_none() && hex::encode(tree.root()) != c.merkle_root {
+            problem = Some(ChainBreak::CheckpointMismatch { seq: c.tree_size });
+        }
+    }
+    let ok = problem.is_none();
+    let report = VerifyReport {
+        ok,
+        verified: verifier.verified(),
+        head_hash: hex::encode(verifier.head()),
+        first_bad_seq: problem.as_ref().map(ChainBreak::seq),
+        message: problem.as_ref().map(ToString::to_string),
+        problem,
+        checkpoint_tree_size: checkpoint.map(|c| c.tree_size),
+        redacted,
+        duration_ms: started.elapsed().as_millis(),
+    };
+    Ok(report)
 }
 
 /// Parse a time bound: RFC 3339, or a plain date meaning its midnight UTC.

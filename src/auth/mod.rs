@@ -89,6 +89,13 @@ pub struct Tokens {
     pub expires_in: i64,
 }
 
+/// A web UI sign-in: the session cookie's value and lifetime.
+#[derive(Debug)]
+pub struct WebSession {
+    pub token: String,
+    pub max_age_secs: i64,
+}
+
 /// A user as shown to administrators (never the password hash).
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
@@ -249,6 +256,48 @@ impl Auth {
 
     /// Sign in: per-address and per-account limits first, then the password.
     pub async fn login(&self, email: &str, password: &str, ip: &str) -> Result<Tokens, AuthError> {
+        let (user_id, session_id, refresh) = self.open_session(email, password, ip).await?;
+        Ok(self.tokens(&user_id, &session_id, refresh))
+    }
+
+    /// Sign in to the web UI: the same checks and the same kind of session as
+    /// [`Auth::login`], carried by a cookie token that lives as long as the
+    /// session may (idle expiry and revocation are enforced server-side).
+    pub async fn login_web(
+        &self,
+        email: &str,
+        password: &str,
+        ip: &str,
+    ) -> Result<WebSession, AuthError> {
+        let (user_id, session_id, _refresh) = self.open_session(email, password, ip).await?;
+        let ttl = self.max_micros / 1_000_000;
+        Ok(WebSession {
+            token: self.keyring.issue_typed(
+                token::WEB_TOKEN_TYPE,
+                &user_id,
+                &session_id,
+                self.now() / 1_000_000,
+                ttl,
+            ),
+            max_age_secs: ttl,
+        })
+    }
+
+    /// Resolve a web session cookie to its user (see [`Auth::authenticate`]).
+    pub async fn authenticate_web(&self, cookie: &str) -> Result<Principal, AuthError> {
+        let claims = self
+            .keyring
+            .verify_typed(cookie, self.now() / 1_000_000, token::WEB_TOKEN_TYPE)
+            .map_err(|_| AuthError::InvalidToken)?;
+        self.principal_for(&claims).await
+    }
+
+    async fn open_session(
+        &self,
+        email: &str,
+        password: &str,
+        ip: &str,
+    ) -> Result<(String, String, String), AuthError> {
         let d = self
             .limiter
             .hit(
@@ -319,7 +368,7 @@ impl Auth {
             )
             .await?;
         self.audit.commit(tx).await?;
-        Ok(self.tokens(&user.id, &session.id, refresh))
+        Ok((user.id, session.id, refresh))
     }
 
     async fn record_failure(
@@ -441,11 +490,15 @@ impl Auth {
     /// Resolve a bearer token to its user: a valid signature, a live session
     /// and an enabled user, all three.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
-        let now = self.now();
         let claims = self
             .keyring
-            .verify(bearer, now / 1_000_000)
+            .verify(bearer, self.now() / 1_000_000)
             .map_err(|_| AuthError::InvalidToken)?;
+        self.principal_for(&claims).await
+    }
+
+    async fn principal_for(&self, claims: &token::Claims) -> Result<Principal, AuthError> {
+        let now = self.now();
         let cached = {
             let cache = self.cache.lock().expect("cache lock");
             cache

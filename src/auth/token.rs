@@ -9,6 +9,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 pub const TOKEN_TYPE: &str = "access";
+/// The web UI's session cookie: bound to the same server-side session, but
+/// never accepted as a bearer token (nor an access token as a cookie).
+pub const WEB_TOKEN_TYPE: &str = "web";
 /// Tolerated clock difference between instances, in seconds.
 const LEEWAY: i64 = 30;
 
@@ -90,12 +93,23 @@ impl Keyring {
     }
 
     pub fn issue(&self, user_id: &str, session_id: &str, now: i64, ttl: i64) -> String {
+        self.issue_typed(TOKEN_TYPE, user_id, session_id, now, ttl)
+    }
+
+    pub fn issue_typed(
+        &self,
+        typ: &str,
+        user_id: &str,
+        session_id: &str,
+        now: i64,
+        ttl: i64,
+    ) -> String {
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             sub: user_id.to_owned(),
             sid: session_id.to_owned(),
-            typ: TOKEN_TYPE.to_owned(),
+            typ: typ.to_owned(),
             iat: now,
             nbf: now,
             exp: now + ttl,
@@ -109,6 +123,11 @@ impl Keyring {
 
     /// Check a token at `now` (Unix seconds).
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
+        self.verify_typed(token, now, TOKEN_TYPE)
+    }
+
+    /// Check a token of type `typ` at `now` (Unix seconds).
+    pub fn verify_typed(&self, token: &str, now: i64, typ: &str) -> Result<Claims, TokenError> {
         if token.len() > 4096 {
             return Err(TokenError::Malformed);
         }
@@ -132,7 +151,7 @@ impl Keyring {
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &v)
             .map_err(|_| TokenError::Invalid)?
             .claims;
-        if claims.typ != TOKEN_TYPE {
+        if claims.typ != typ {
             return Err(TokenError::WrongType);
         }
         if claims.nbf > now + LEEWAY {
@@ -209,6 +228,22 @@ mod tests {
             b"0123456789abcdef0123456789abcdef",
         );
         assert_eq!(r.verify(&rs, 1000), Err(TokenError::Algorithm));
+    }
+
+    #[test]
+    fn a_web_cookie_token_is_no_bearer_token_and_the_reverse() {
+        let r = ring();
+        let web = r.issue_typed(WEB_TOKEN_TYPE, "u1", "s1", 1000, 3600);
+        assert_eq!(r.verify(&web, 1000), Err(TokenError::WrongType));
+        assert_eq!(
+            r.verify_typed(&web, 1000, WEB_TOKEN_TYPE).map(|c| c.sid),
+            Ok("s1".to_owned())
+        );
+        let access = r.issue("u1", "s1", 1000, 600);
+        assert_eq!(
+            r.verify_typed(&access, 1000, WEB_TOKEN_TYPE),
+            Err(TokenError::WrongType)
+        );
     }
 
     #[test]

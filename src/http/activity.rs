@@ -116,7 +116,10 @@ const FILTER_FIELDS: [&str; 8] = [
 
 /// Parse filter parameters, naming the first bad field. Unknown parameters
 /// are errors too: a misspelt filter must not silently match everything.
-fn parse_filter(q: &HashMap<String, String>, extra: &[&str]) -> Result<Filter, ApiError> {
+pub(crate) fn parse_filter(
+    q: &HashMap<String, String>,
+    extra: &[&str],
+) -> Result<Filter, ApiError> {
     if let Some(k) = q
         .keys()
         .find(|k| !FILTER_FIELDS.contains(&k.as_str()) && !extra.contains(&k.as_str()))
@@ -166,7 +169,7 @@ fn parse_filter(q: &HashMap<String, String>, extra: &[&str]) -> Result<Filter, A
     Ok(f)
 }
 
-fn parse_int(
+pub(crate) fn parse_int(
     q: &HashMap<String, String>,
     k: &str,
     min: i64,
@@ -241,32 +244,58 @@ async fn export(
             Format::parse(f).ok_or_else(|| ApiError::bad("format", "must be csv or xlsx"))?
         }
     };
+    export_response(&state, &filter, format, principal.actor()).await
+}
+
+/// Export to a temporary file, record it, and stream the file as a download
+/// (the API's and the web UI's export buttons both end here).
+pub(crate) async fn export_response(
+    state: &AppState,
+    filter: &Filter,
+    format: Format,
+    actor: pebble_core::audit::Actor,
+) -> Result<Response, ApiError> {
+    let tmp = temp_file(state).await?;
+    let rows = state
+        .audit
+        .export(&state.db, filter, format, tmp.path(), actor)
+        .await?;
+    let name = format!("activity.{}", format.as_str());
+    let mut r = download(tmp, format.content_type(), &name).await?;
+    r.headers_mut().insert(
+        header::HeaderName::from_static("x-pebble-rows"),
+        header::HeaderValue::from(rows),
+    );
+    Ok(r)
+}
+
+/// A named temporary file under the data directory: deleted when the last
+/// handle closes, after the body is sent.
+pub(crate) async fn temp_file(state: &AppState) -> Result<tempfile::NamedTempFile, ApiError> {
     let dir = state.settings.data_dir.join("tmp");
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(anyhow::Error::from)?;
-    // A named temporary file: deleted when the last handle closes, after the body is sent.
-    let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(anyhow::Error::from)?;
-    let rows = state
-        .audit
-        .export(&state.db, &filter, format, tmp.path(), principal.actor())
-        .await?;
+    Ok(tempfile::NamedTempFile::new_in(&dir).map_err(anyhow::Error::from)?)
+}
+
+/// Stream a finished temporary file as an attachment.
+pub(crate) async fn download(
+    tmp: tempfile::NamedTempFile,
+    content_type: &str,
+    name: &str,
+) -> Result<Response, ApiError> {
     let file = tokio::fs::File::open(tmp.path())
         .await
         .map_err(anyhow::Error::from)?;
     drop(tmp);
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    let name = format!("activity.{}", format.as_str());
     Ok((
         [
-            (header::CONTENT_TYPE, format.content_type().to_owned()),
+            (header::CONTENT_TYPE, content_type.to_owned()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),
-            ),
-            (
-                header::HeaderName::from_static("x-pebble-rows"),
-                rows.to_string(),
             ),
         ],
         body,

@@ -230,7 +230,7 @@ fn param<'a>(
     }
 }
 
-fn encode_cursor(sort: SortKey, key: Value, id: &str) -> String {
+pub(crate) fn encode_cursor(sort: SortKey, key: Value, id: &str) -> String {
     let key = match key {
         Value::Int(n) => serde_json::Value::from(n),
         Value::Text(s) => serde_json::Value::from(s),
@@ -270,7 +270,7 @@ fn decode_cursor(text: &str, sort: SortKey) -> Result<After, ApiError> {
 /// Parse the shared list parameters plus the list's own filters (`filters`
 /// maps a parameter to its column); unknown parameters are errors, so a
 /// misspelt filter never silently matches everything.
-fn list_query(
+pub(crate) fn list_query(
     q: &HashMap<String, String>,
     filters: &[(&str, &'static str)],
     searchable: bool,

@@ -18,6 +18,9 @@ pub enum Access {
     Public,
     /// Signed in with one of these roles.
     Roles(&'static [Role]),
+    /// A web UI page: signed in through the session cookie with one of these
+    /// roles, and a CSRF token on every form post (`crate::ui::session`).
+    Page(&'static [Role]),
 }
 
 use Role::{Admin, Ops, ReadOnly, Sales};
@@ -51,6 +54,15 @@ pub const RULES: &[(&str, &str, Access)] = &[
         Access::Roles(EVERYONE),
     ),
     ("POST", "/api/v1/auth/login", Access::Public),
+    // SPEC §1: backups are Admin's; Ops create and verify them.
+    ("GET", "/api/v1/backups", Access::Roles(ADMIN_OPS)),
+    ("POST", "/api/v1/backups", Access::Roles(ADMIN_OPS)),
+    ("GET", "/api/v1/backups/{id}", Access::Roles(ADMIN_OPS)),
+    (
+        "POST",
+        "/api/v1/backups/{id}/verify",
+        Access::Roles(ADMIN_OPS),
+    ),
     ("POST", "/api/v1/auth/logout", Access::Roles(EVERYONE)),
     ("GET", "/api/v1/auth/me", Access::Roles(EVERYONE)),
     ("POST", "/api/v1/auth/refresh", Access::Public),
@@ -64,6 +76,26 @@ pub const RULES: &[(&str, &str, Access)] = &[
         Access::Roles(CRM_WRITE),
     ),
     ("GET", "/api/v1/contacts", Access::Roles(EVERYONE)),
+    ("GET", "/api/v1/dashboards/owner", Access::Roles(EVERYONE)),
+    (
+        "GET",
+        "/api/v1/dashboards/sales-ops",
+        Access::Roles(EVERYONE),
+    ),
+    // Data-subject requests: Ops and Admin ask, only Admin approves an erasure.
+    ("GET", "/api/v1/dsr/erasure", Access::Roles(ADMIN_OPS)),
+    ("POST", "/api/v1/dsr/erasure", Access::Roles(ADMIN_OPS)),
+    (
+        "POST",
+        "/api/v1/dsr/erasure/{id}/approve",
+        Access::Roles(ADMIN),
+    ),
+    (
+        "POST",
+        "/api/v1/dsr/erasure/{id}/reject",
+        Access::Roles(ADMIN),
+    ),
+    ("POST", "/api/v1/dsr/export", Access::Roles(ADMIN_OPS)),
     ("POST", "/api/v1/contacts", Access::Roles(CRM_WRITE)),
     ("GET", "/api/v1/contacts/{id}", Access::Roles(EVERYONE)),
     ("PUT", "/api/v1/contacts/{id}", Access::Roles(CRM_WRITE)),
@@ -102,6 +134,8 @@ pub const RULES: &[(&str, &str, Access)] = &[
         "/api/v1/quarantine/{id}/retry",
         Access::Roles(ADMIN_OPS),
     ),
+    // The compliance export lists overrides by user id: for Admin and Ops, like exports.
+    ("GET", "/api/v1/reports/quarterly", Access::Roles(ADMIN_OPS)),
     ("GET", "/api/v1/stock", Access::Roles(EVERYONE)),
     ("GET", "/api/v1/tally/health", Access::Roles(EVERYONE)),
     ("GET", "/api/v1/users", Access::Roles(ADMIN)),
@@ -112,7 +146,39 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/validate", Access::Roles(EVERYONE)),
     ("GET", "/healthz", Access::Public),
     ("GET", "/readyz", Access::Public),
+    // The web UI (crate::ui). Pages show what the API would answer the same role.
+    ("GET", "/", Access::Page(EVERYONE)),
+    ("GET", "/activity", Access::Page(EVERYONE)),
+    ("GET", "/activity/export", Access::Page(ADMIN_OPS)),
+    ("GET", "/admin/users", Access::Page(ADMIN)),
+    ("POST", "/admin/users", Access::Page(ADMIN)),
+    ("POST", "/admin/users/{id}/disable", Access::Page(ADMIN)),
+    ("POST", "/admin/users/{id}/role", Access::Page(ADMIN)),
+    ("GET", "/assets/{file}", Access::Public),
+    ("GET", "/companies", Access::Page(EVERYONE)),
+    ("GET", "/companies/{id}", Access::Page(EVERYONE)),
+    ("GET", "/compliance", Access::Page(ADMIN_OPS)),
+    ("POST", "/compliance/quarterly", Access::Page(ADMIN_OPS)),
+    ("GET", "/dashboards/owner", Access::Page(EVERYONE)),
+    ("GET", "/dashboards/sales-ops", Access::Page(EVERYONE)),
+    ("GET", "/leads", Access::Page(EVERYONE)),
+    ("POST", "/leads/{id}/stage", Access::Page(CRM_WRITE)),
+    ("GET", "/login", Access::Public),
+    ("POST", "/login", Access::Public),
+    ("POST", "/logout", Access::Page(EVERYONE)),
+    ("GET", "/privacy", Access::Page(ADMIN_OPS)),
+    ("POST", "/privacy/erasure", Access::Page(ADMIN_OPS)),
+    ("POST", "/privacy/erasure/{id}/approve", Access::Page(ADMIN)),
+    ("POST", "/privacy/erasure/{id}/reject", Access::Page(ADMIN)),
+    ("POST", "/privacy/export", Access::Page(ADMIN_OPS)),
+    ("GET", "/stock", Access::Page(EVERYONE)),
 ];
+
+/// Whether a route belongs to the API (documented in OpenAPI) rather than
+/// the web UI (tested page by page in `tests/ui.rs`).
+pub fn is_api(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/healthz" || path == "/readyz"
+}
 
 /// The rule for a route; `None` means no rule, which denies.
 pub fn rule(method: &Method, path: &str) -> Option<Access> {
@@ -157,6 +223,9 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     let roles = match rule(req.method(), &path) {
         Some(Access::Public) => return next.run(req).await,
         Some(Access::Roles(roles)) => roles,
+        Some(Access::Page(roles)) => {
+            return crate::ui::session::guard(state, roles, req, next).await
+        }
         // A method the route does not have: 405, as HTTP says, listing those it has.
         None if RULES.iter().any(|(_, p, _)| *p == path) => {
             let allowed: Vec<&str> = RULES

@@ -4,12 +4,14 @@
 
 pub mod activity;
 pub mod auth;
+pub mod backups;
 pub mod crm;
 pub mod emails;
 pub mod error;
 pub mod guard;
 pub mod health;
 pub mod json;
+pub mod reports;
 pub mod stock;
 pub mod users;
 pub mod validate;
@@ -36,7 +38,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::audit::{Audit, VerifyReport};
 use crate::auth::Auth;
 use crate::config::Settings;
-use crate::metrics::{HttpLabels, Metrics};
+use crate::metrics::{method_label, HttpLabels, Metrics};
 use crate::store::Db;
 
 pub use error::ApiError;
@@ -55,6 +57,7 @@ pub struct AppState {
     pub tally: Arc<crate::tally::Tally>,
     pub ingest: Arc<crate::ingest::Ingest>,
     pub pipeline: Arc<crate::pipeline::Pipeline>,
+    pub backups: Arc<crate::backup::Backups>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -255,7 +258,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(validate::router())
         .merge(crm::router())
         .merge(stock::router())
-        .merge(emails::router());
+        .merge(emails::router())
+        .merge(backups::router())
+        .merge(reports::router());
     let (router, mut api) = routes.split_for_parts();
     // After the merge: derive-time modifiers run before any path exists.
     utoipa::Modify::modify(&ProblemResponses, &mut api);
@@ -313,6 +318,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
                 async move { axum::Json(api.as_ref().clone()) }
             }),
         )
+        .merge(crate::ui::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(
@@ -331,6 +337,15 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
                         .unwrap_or_default()
                         .to_owned();
                     tracing::info_span!("request", method = %req.method(), route, request_id = id, user_id = tracing::field::Empty)
+                })
+                // One line per request, at info, with a numeric latency (the
+                // default is a debug line with "12 ms" as text).
+                .on_response(|res: &axum::http::Response<_>, latency: std::time::Duration, _: &tracing::Span| {
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        latency_ms = latency.as_secs_f64() * 1e3,
+                        "request"
+                    );
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(RequestBodyLimitLayer::new(max_body))
@@ -363,7 +378,7 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let response = next.run(req).await;
     state
         .metrics

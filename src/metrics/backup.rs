@@ -104,6 +104,20 @@ impl BackupMetrics {
         *at = (*at).max(at_us);
     }
 
+    /// The last success as recorded before this process started (from the
+    /// backup catalogue), without counting it as a new backup.
+    pub fn seed_last_success(&self, kind: &'static str, at_us: i64) {
+        let mut last = self
+            .last_success_us
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let at = last.entry(kind).or_insert(at_us);
+        *at = (*at).max(at_us);
+        self.last_success
+            .get_or_create(&KindLabel { kind })
+            .set(*at as f64 / 1e6);
+    }
+
     pub fn failed(&self, kind: &'static str) {
         self.backups
             .get_or_create(&OutcomeLabels {

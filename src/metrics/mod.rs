@@ -21,9 +21,26 @@ pub mod tally;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
+    /// The matched route template, `unmatched` for a 404 from the fallback.
     pub route: String,
-    pub method: String,
+    /// One of the standard methods, or `other`: clients choose the method.
+    pub method: &'static str,
     pub status: u16,
+}
+
+/// The method as a bounded label: a client may send any token as a method.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -53,6 +70,7 @@ pub struct Metrics {
     pub audit_appender_stopped: Gauge,
     pub rate_limited: Counter,
     db_pool: Family<PoolLabel, Gauge>,
+    db_pool_max: Gauge,
     pub tally: tally::TallyMetrics,
     pub pipeline: pipeline::PipelineMetrics,
     pub ai: ai::AiMetrics,
@@ -122,6 +140,12 @@ impl Metrics {
             "Database pool connections by state",
             db_pool.clone(),
         );
+        let db_pool_max = Gauge::default();
+        registry.register(
+            "db_pool_max_connections",
+            "Most connections the database pool may open",
+            db_pool_max.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -146,6 +170,7 @@ impl Metrics {
             audit_appender_stopped,
             rate_limited,
             db_pool,
+            db_pool_max,
             tally,
             pipeline,
             ai,
@@ -171,11 +196,64 @@ impl Metrics {
         self.db_pool
             .get_or_create(&PoolLabel { state: "idle" })
             .set(idle.into());
+        self.db_pool_max.set(db.pool_max().into());
+        self.encode()
+    }
+
+    /// The exposition text without sampling the pool (tests and benches have
+    /// no database); ages are still taken against the wall clock.
+    pub fn encode(&self) -> String {
         let now_us = chrono::Utc::now().timestamp_micros();
         self.tally.refresh_sync_age(now_us);
         self.backup.refresh_age(now_us);
-        let mut out = String::new();
-        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
-        out
+        let mut open = String::new();
+        encode(&mut open, &self.registry).expect("writing to a String cannot fail");
+        classic_text(&open)
     }
+}
+
+/// The content type of [`Metrics::render`]: the classic text format, which
+/// every Prometheus-compatible scraper reads and `promtool check metrics` lints.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// prometheus-client writes OpenMetrics only. The classic format differs in
+/// what matters for these families: a counter family carries its `_total`
+/// suffix in HELP and TYPE (else parsers see samples without metadata), HELP
+/// escapes only `\\` and `\n`, `unknown` is `untyped`, and there is no `# EOF`.
+fn classic_text(open: &str) -> String {
+    use std::fmt::Write;
+    let counters: std::collections::HashSet<&str> = open
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open.len() + 16 * counters.len());
+    for line in open.lines() {
+        let meta = line
+            .strip_prefix("# HELP ")
+            .map(|rest| ("HELP", rest))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|rest| ("TYPE", rest)));
+        match meta {
+            Some((kind, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                let tail = match (kind, tail) {
+                    ("HELP", help) => help.replace("\\\"", "\""),
+                    (_, "unknown") => "untyped".to_owned(),
+                    (_, other) => other.to_owned(),
+                };
+                // Writing to a String cannot fail.
+                let _ = writeln!(out, "# {kind} {name}{suffix} {tail}");
+            }
+            None if line.starts_with('#') => {}
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }

@@ -11,16 +11,21 @@ use prometheus_client::metrics::gauge::Gauge;
 
 pub struct RollingRate {
     capacity: usize,
-    window: Mutex<VecDeque<bool>>,
+    /// The outcomes in the window and how many of them are hits (kept, not
+    /// recounted: recording is on hot paths).
+    window: Mutex<(VecDeque<bool>, usize)>,
     gauge: Gauge<f64, AtomicU64>,
 }
 
 impl RollingRate {
+    /// The gauge reads NaN until the first outcome: no data, rather than a 0 % rate.
     pub fn new(capacity: usize) -> Self {
+        let gauge = Gauge::default();
+        gauge.set(f64::NAN);
         RollingRate {
             capacity,
-            window: Mutex::new(VecDeque::with_capacity(capacity)),
-            gauge: Gauge::default(),
+            window: Mutex::new((VecDeque::with_capacity(capacity), 0)),
+            gauge,
         }
     }
 
@@ -31,12 +36,13 @@ impl RollingRate {
 
     pub fn record(&self, hit: bool) {
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() == self.capacity {
-            w.pop_front();
+        let (outcomes, hits) = &mut *w;
+        if outcomes.len() == self.capacity && outcomes.pop_front() == Some(true) {
+            *hits -= 1;
         }
-        w.push_back(hit);
-        let hits = w.iter().filter(|h| **h).count();
-        self.gauge.set(hits as f64 / w.len() as f64);
+        outcomes.push_back(hit);
+        *hits += usize::from(hit);
+        self.gauge.set(*hits as f64 / outcomes.len() as f64);
     }
 
     pub fn value(&self) -> f64 {
@@ -51,6 +57,7 @@ mod tests {
     #[test]
     fn the_rate_covers_only_the_last_outcomes() {
         let r = RollingRate::new(4);
+        assert!(r.value().is_nan(), "no outcome yet is no data");
         for hit in [true, true, true, true] {
             r.record(hit);
         }

@@ -23,7 +23,18 @@ pub struct LookupLabels {
     pub source: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `ping`, `companies`, `stock_items`, `stock_item`, `ledgers` or `ledger`.
+    pub query: &'static str,
+    /// `ok` or the failure class: `transport`, `timeout`, `http_status`,
+    /// `malformed` (the body is no readable Tally XML answer), `refused`
+    /// (Tally answered with an error), `breaker_open`, `busy`, `invalid_request`.
+    pub outcome: &'static str,
+}
+
 pub struct TallyMetrics {
+    pub requests: Family<RequestLabels, Counter>,
     pub lookup_latency: Histogram,
     pub lookups: Family<LookupLabels, Counter>,
     success_rate: RollingRate,
@@ -42,6 +53,12 @@ impl TallyMetrics {
             "tally_lookup_latency_seconds",
             "Stock lookup latency, live or from the cache",
             lookup_latency.clone(),
+        );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "tally_requests",
+            "Requests to Tally's XML server (each attempt), by query and outcome",
+            requests.clone(),
         );
         let lookups = Family::<LookupLabels, Counter>::default();
         registry.register(
@@ -62,6 +79,7 @@ impl TallyMetrics {
             sync_age.clone(),
         );
         TallyMetrics {
+            requests,
             lookup_latency,
             lookups,
             success_rate,

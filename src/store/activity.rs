@@ -125,7 +125,7 @@ fn sqlite_insert(rows: usize) -> String {
     sql
 }
 
-async fn insert(tx: &mut Tx, events: &[StoredEvent]) -> Result<(), StoreError> {
+pub(crate) async fn insert(tx: &mut Tx, events: &[StoredEvent]) -> Result<(), StoreError> {
     match tx {
         Tx::Sqlite(t) => {
             // sqlx hands each statement to SQLite's worker thread, so rows go

@@ -4,9 +4,12 @@
 //! backend where they do not.
 
 pub mod activity;
+pub mod backup;
 pub mod crm;
+pub mod dashboard;
 pub mod emails;
 pub mod jobs;
+pub mod privacy;
 pub mod tally;
 pub mod users;
 
@@ -288,6 +291,10 @@ impl Db {
     pub fn pool_usage(&self) -> (u32, u32) {
         let (size, idle) = on_db!(self, |p| (p.size(), p.num_idle() as u32));
         (size.saturating_sub(idle), idle)
+    }
+
+    pub fn pool_max(&self) -> u32 {
+        on_db!(self, |p| p.options().get_max_connections())
     }
 
     pub async fn close(&self) {

@@ -14,11 +14,14 @@ use pebble_tally::{
     parse_companies, parse_ledgers, parse_stock_item, parse_stock_items, Company, Ledger, Limits,
     Query, Request, RequestError, Scope, StockItem, TallyError, WireEncoding,
 };
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use rand::Rng;
 
 use super::breaker::Breaker;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::metrics::tally::RequestLabels;
 
 /// How long the call may take: lookups are short (the cache can answer), syncs long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +67,38 @@ impl ClientError {
             _ => false,
         }
     }
+
+    /// The failure class counted in `pebble_tally_requests_total`.
+    fn class(&self) -> &'static str {
+        match self {
+            ClientError::Transport(_) => "transport",
+            ClientError::Timeout(_) => "timeout",
+            ClientError::Status(_) => "http_status",
+            ClientError::BreakerOpen => "breaker_open",
+            ClientError::Busy => "busy",
+            ClientError::Request(_) => "invalid_request",
+            ClientError::Tally(e) => match e {
+                TallyError::LineError { .. }
+                | TallyError::CompanyNotLoaded { .. }
+                | TallyError::UnknownReport { .. }
+                | TallyError::UnknownRequest
+                | TallyError::Exception { .. }
+                | TallyError::Rejected { .. }
+                | TallyError::NoCompanyOpen => "refused",
+                _ => "malformed",
+            },
+        }
+    }
+}
+
+fn query_name(query: &Query) -> &'static str {
+    match query {
+        Query::Companies => "companies",
+        Query::StockItems { .. } => "stock_items",
+        Query::StockItem { .. } => "stock_item",
+        Query::Ledgers { .. } => "ledgers",
+        Query::Ledger { .. } => "ledger",
+    }
 }
 
 pub struct TallyClient {
@@ -77,10 +112,15 @@ pub struct TallyClient {
     retries: u32,
     lookup_timeout: Duration,
     sync_timeout: Duration,
+    requests: Family<RequestLabels, Counter>,
 }
 
 impl TallyClient {
-    pub fn new(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<TallyClient> {
+    pub fn new(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+        requests: Family<RequestLabels, Counter>,
+    ) -> anyhow::Result<TallyClient> {
         let scope = if settings.tally_company.is_empty() {
             Scope::default()
         } else {
@@ -126,6 +166,7 @@ impl TallyClient {
             retries: settings.tally_retries,
             lookup_timeout: Duration::from_millis(settings.tally_lookup_timeout_ms.max(1)),
             sync_timeout: Duration::from_secs(settings.tally_sync_timeout_secs.max(1)),
+            requests,
         })
     }
 
@@ -143,7 +184,7 @@ impl TallyClient {
     /// Tally's `GET /` banner (`TallyPrime Server is Running`).
     pub async fn ping(&self) -> Result<String, ClientError> {
         let bytes = self
-            .guarded(Mode::Lookup, 1, || async {
+            .guarded("ping", Mode::Lookup, 1, || async {
                 self.exchange(self.http.get(&self.url), Mode::Lookup).await
             })
             .await?;
@@ -195,7 +236,15 @@ impl TallyClient {
         mode: Mode,
         parse: fn(&[u8], &Limits) -> Result<T, TallyError>,
     ) -> Result<T, ClientError> {
-        let request = Request::new(query, self.scope.clone())?;
+        let name = query_name(&query);
+        let request = match Request::new(query, self.scope.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                let e = ClientError::from(e);
+                self.count(name, Err(&e));
+                return Err(e);
+            }
+        };
         let body = request.body(self.encoding);
         // Every request Pebble sends is a read, so a retry cannot do harm;
         // lookups do not retry because the cache answers sooner.
@@ -203,7 +252,7 @@ impl TallyClient {
             Mode::Lookup => 1,
             Mode::Sync => 1 + self.retries,
         };
-        self.guarded(mode, attempts, || async {
+        self.guarded(name, mode, attempts, || async {
             let bytes = self
                 .exchange(
                     self.http
@@ -222,6 +271,7 @@ impl TallyClient {
     /// Run `attempt` through the breaker, with retries and jittered backoff.
     async fn guarded<T, F, Fut>(
         &self,
+        query: &'static str,
         mode: Mode,
         attempts: u32,
         attempt: F,
@@ -236,6 +286,7 @@ impl TallyClient {
                 tokio::time::sleep(backoff(n)).await;
             }
             if !self.breaker.allow() {
+                self.count(query, Err(&ClientError::BreakerOpen));
                 return Err(ClientError::BreakerOpen);
             }
             // One request in flight per Tally; waiting longer than the call's own
@@ -244,11 +295,13 @@ impl TallyClient {
                 Ok(slot) => slot,
                 Err(_) => {
                     self.breaker.release();
+                    self.count(query, Err(&ClientError::Busy));
                     return Err(ClientError::Busy);
                 }
             };
             let result = attempt().await;
             drop(slot);
+            self.count(query, result.as_ref().map(|_| ()));
             match result {
                 Ok(v) => {
                     self.breaker.success();
@@ -267,6 +320,16 @@ impl TallyClient {
             }
         }
         Err(last)
+    }
+
+    fn count(&self, query: &'static str, result: Result<(), &ClientError>) {
+        let outcome = match result {
+            Ok(()) => "ok",
+            Err(e) => e.class(),
+        };
+        self.requests
+            .get_or_create(&RequestLabels { query, outcome })
+            .inc();
     }
 
     /// Send one request and read the body up to the size cap, all within the mode's timeout.

@@ -169,7 +169,7 @@ impl Tally {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Tally> {
-        let client = TallyClient::new(settings, clock.clone())?;
+        let client = TallyClient::new(settings, clock.clone(), metrics.tally.requests.clone())?;
         if let Some(at) = cache::sync_state(&db).await?.last_success_at {
             metrics.tally.synced_at(at);
         }

@@ -2,6 +2,10 @@
 //! application on random ports, driven like a client would.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod browser;
+pub mod seed;
+pub mod web;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -181,6 +181,8 @@ event_types! {
     DataExported => SevenYears,
     SubjectExportRequested => SevenYears,
     SubjectErasureRequested => SevenYears,
+    SubjectErasureApproved => SevenYears,
+    SubjectErasureRejected => SevenYears,
     SubjectErased => SevenYears,
     ModelTrained => SevenYears,
     ModelPromoted => SevenYears,
@@ -560,6 +562,15 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// Continue a chain already trusted up to `seq` with head `hash` (an
+    /// incremental backup checked against the backup it extends).
+    pub fn resume(seq: i64, hash: Hash) -> Self {
+        ChainVerifier {
+            next_seq: seq + 1,
+            prev_hash: hash,
+        }
+    }
+
     /// Check the next event. `redacted` says whether a redaction is on record
     /// for it (a payload may only be absent then).
     pub fn check(&mut self, e: &StoredEvent) -> Result<Hash, ChainBreak> {

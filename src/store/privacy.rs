@@ -1,0 +1,171 @@
+//! Data-subject request SQL: find everything held about an e-mail address or
+//! a company, and scrub a person's data out of the CRM. The activity stream
+//! is never changed here; its payloads are redacted through
+//! `store::activity::redact`, which keeps the chain verifiable.
+
+use sqlx::FromRow;
+
+use super::crm::{Company, Contact, Lead, Note};
+use super::{on_db, on_tx, refused, Db, StoreError, Tx};
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every contact with this address, merged and deleted ones included.
+pub async fn contacts_by_email(db: &Db, email: &str) -> Result<Vec<Contact>, StoreError> {
+    on_db!(db, |p| {
+        let rows = sqlx::query("select * from contacts where email = $1 order by created_at, id")
+            .bind(email)
+            .fetch_all(p)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(Contact::from_row)
+            .collect::<Result<_, _>>()?)
+    })
+}
+
+pub async fn contacts_by_company(db: &Db, company_id: &str) -> Result<Vec<Contact>, StoreError> {
+    on_db!(db, |p| {
+        let rows =
+            sqlx::query("select * from contacts where company_id = $1 order by created_at, id")
+                .bind(company_id)
+                .fetch_all(p)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(Contact::from_row)
+            .collect::<Result<_, _>>()?)
+    })
+}
+
+pub async fn companies(db: &Db, ids: &[String]) -> Result<Vec<Company>, StoreError> {
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(c) = super::crm::company(db, id).await? {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Leads whose `column` (contact_id or company_id, from code) is one of `ids`.
+pub async fn leads_where(
+    db: &Db,
+    column: &'static str,
+    ids: &[String],
+) -> Result<Vec<Lead>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "select * from leads where {column} in ({}) order by created_at, id",
+        placeholders(1, ids.len())
+    );
+    on_db!(db, |p| {
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(p).await?;
+        Ok(rows.iter().map(Lead::from_row).collect::<Result<_, _>>()?)
+    })
+}
+
+pub async fn notes_on(db: &Db, entity_type: &str, ids: &[String]) -> Result<Vec<Note>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "select * from notes where entity_type = $1 and entity_id in ({}) order by created_at, id",
+        placeholders(2, ids.len())
+    );
+    on_db!(db, |p| {
+        let mut q = sqlx::query(&sql).bind(entity_type);
+        for id in ids {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(p).await?;
+        Ok(rows.iter().map(Note::from_row).collect::<Result<_, _>>()?)
+    })
+}
+
+/// Seqs of events whose payload mentions `needle` (lower case) or that are
+/// about one of `entities`, oldest first. A full pass over the stream: data-
+/// subject requests are rare and must not miss anything.
+pub async fn events_about(
+    tx: &mut Tx,
+    needle: &str,
+    entities: &[(&str, String)],
+) -> Result<Vec<i64>, StoreError> {
+    let mut clauses = vec![match tx {
+        Tx::Sqlite(_) => "instr(lower(payload), $1) > 0".to_owned(),
+        Tx::Postgres(_) => "strpos(lower(payload), $1) > 0".to_owned(),
+    }];
+    for i in 0..entities.len() {
+        clauses.push(format!(
+            "(entity_type = ${} and entity_id = ${})",
+            2 + 2 * i,
+            3 + 2 * i
+        ));
+    }
+    let sql = format!(
+        "select seq from activity_stream where {} order by seq",
+        clauses.join(" or ")
+    );
+    on_tx!(tx, |c| {
+        let mut q = sqlx::query_scalar(&sql).bind(needle);
+        for (t, id) in entities {
+            q = q.bind(*t).bind(id);
+        }
+        Ok(q.fetch_all(c).await?)
+    })
+}
+
+/// Empty a contact of personal data and soft-delete it. The address becomes
+/// a placeholder unique to the row, so the live-address index stays happy.
+pub async fn scrub_contact(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreError> {
+    on_tx!(tx, |c| sqlx::query(
+        "update contacts set email = $2, name = '', sort_name = '', phone = null, \
+         search_text = '', deleted_at = coalesce(deleted_at, $3), updated_at = $3 where id = $1"
+    )
+    .bind(id)
+    .bind(format!("erased-{id}@erased.invalid"))
+    .bind(now)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
+    Ok(())
+}
+
+/// A lead's title may name the person; its stage and dates stay for the funnel.
+pub async fn scrub_lead(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreError> {
+    on_tx!(tx, |c| sqlx::query(
+        "update leads set title = '(erased)', sort_name = '(erased)', lost_reason = null, \
+         updated_at = $2 where id = $1"
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
+    Ok(())
+}
+
+pub async fn scrub_note(tx: &mut Tx, id: &str) -> Result<(), StoreError> {
+    on_tx!(tx, |c| sqlx::query(
+        "update notes set body = '(erased)' where id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
+    Ok(())
+}
