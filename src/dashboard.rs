@@ -305,7 +305,11 @@ pub async fn owner(
             s.2 += n;
         }
     }
-    let mut drafts_by_staff: Vec<StaffDrafts> = staff
+    // Ranked before naming, so that pseudonyms follow the ranking
+    // ("Staff 1" is the busiest) rather than the order of user ids.
+    let mut ranked: Vec<(String, (i64, i64, i64))> = staff.into_iter().collect();
+    ranked.sort_by(|(ua, a), (ub, b)| (b.0 + b.2).cmp(&(a.0 + a.2)).then_with(|| ua.cmp(ub)));
+    let drafts_by_staff: Vec<StaffDrafts> = ranked
         .into_iter()
         .map(|(user, (approved, unedited, rejected))| StaffDrafts {
             staff: people.name(&user),
@@ -316,11 +320,6 @@ pub async fn owner(
             ai_as_is_rate: ratio(unedited, approved + rejected).unwrap_or(0.0),
         })
         .collect();
-    drafts_by_staff.sort_by(|a, b| {
-        (b.approved + b.rejected)
-            .cmp(&(a.approved + a.rejected))
-            .then_with(|| a.staff.cmp(&b.staff))
-    });
     let top_queries = sql::intents(db, from, end, 8)
         .await?
         .into_iter()

@@ -169,7 +169,13 @@ mod tests {
             ],
         )
         .into_string();
-        let d = svg.split("d=\"").nth(1).unwrap().split('"').next().unwrap();
+        let d = svg
+            .split(" d=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         assert_eq!(d.matches('M').count(), 2, "{d}");
         assert_eq!(svg.matches("<circle").count(), 2);
     }
