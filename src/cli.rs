@@ -1508,18 +1508,21 @@ async fn dsr(action: DsrAction) -> anyhow::Result<ExitCode> {
     let s = crate::privacy::export(
         &state.db,
         &state.audit,
+        state.ingest.objects(),
         &subject,
         Actor::system("cli"),
         &out,
     )
     .await?;
     println!(
-        "{}: {} contacts, {} companies, {} leads, {} notes, {} events",
+        "{}: {} contacts, {} companies, {} leads, {} notes, {} emails, {} attachments, {} events",
         out.display(),
         s.contacts,
         s.companies,
         s.leads,
         s.notes,
+        s.emails,
+        s.attachments,
         s.events
     );
     state.db.close().await;

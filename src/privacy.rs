@@ -20,8 +20,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::audit::{Audit, AuditError};
+use crate::objects::ObjectStore;
 use crate::store::activity::{self, Filter, Page, RedactionReason};
 use crate::store::crm::{Company, Contact, Lead, Note};
+use crate::store::emails::{AttachmentRow, EmailRow};
 use crate::store::privacy as sql;
 use crate::store::{Db, StoreError};
 
@@ -99,6 +101,8 @@ struct Holdings {
     companies: Vec<Company>,
     leads: Vec<Lead>,
     notes: Vec<Note>,
+    emails: Vec<EmailRow>,
+    attachments: Vec<AttachmentRow>,
     events: Vec<StoredEvent>,
 }
 
@@ -136,9 +140,16 @@ async fn holdings(db: &Db, subject: &Subject) -> Result<Holdings, PrivacyError> 
     if matches!(subject, Subject::Company(_)) {
         notes.extend(sql::notes_on(db, "company", &company_ids).await?);
     }
+    let emails = match subject {
+        Subject::Email(e) => sql::emails_of_address(db, e).await?,
+        Subject::Company(id) => sql::emails_of_company(db, id).await?,
+    };
+    let email_ids: Vec<String> = emails.iter().map(|e| e.id.clone()).collect();
+    let attachments = sql::attachments_of(db, &email_ids).await?;
     let mut entities: Vec<(&str, String)> =
         contact_ids.iter().map(|i| ("contact", i.clone())).collect();
     entities.extend(lead_ids.iter().map(|i| ("lead", i.clone())));
+    entities.extend(email_ids.iter().map(|i| ("email", i.clone())));
     if matches!(subject, Subject::Company(_)) {
         entities.extend(company_ids.iter().map(|i| ("company", i.clone())));
     }
@@ -154,6 +165,8 @@ async fn holdings(db: &Db, subject: &Subject) -> Result<Holdings, PrivacyError> 
         companies,
         leads,
         notes,
+        emails,
+        attachments,
         events,
     })
 }
@@ -181,6 +194,41 @@ fn lead_json(l: &Lead) -> Value {
 fn note_json(n: &Note) -> Value {
     json!({"id": n.id, "entity_type": n.entity_type, "entity_id": n.entity_id, "author_id": n.author_id,
            "body": n.body, "created_at": canonical_time(n.created_at)})
+}
+
+fn email_json(e: &EmailRow) -> Value {
+    let list = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    json!({"id": e.id, "stream": e.stream, "message_id": e.message_id, "from": e.from_addr,
+           "from_name": e.from_name, "to": list(&e.to_addrs), "cc": list(&e.cc_addrs), "subject": e.subject,
+           "sent_at": e.sent_at.map(canonical_time), "received_at": canonical_time(e.received_at),
+           "text": e.body_text, "html": e.body_html, "thread_id": e.thread_id,
+           "contact_id": e.contact_id, "company_id": e.company_id, "raw_sha256": e.raw_sha256,
+           "erased_at": e.erased_at.map(canonical_time)})
+}
+
+fn attachment_json(a: &AttachmentRow) -> Value {
+    json!({"email_id": a.email_id, "position": a.position, "filename": a.filename,
+           "content_type": a.content_type, "size": a.size, "sha256": a.sha256})
+}
+
+/// A name safe inside a ZIP: no directories, no control characters.
+fn zip_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | ':') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let cleaned: String = cleaned.trim_start_matches('.').chars().take(120).collect();
+    if cleaned.is_empty() {
+        "attachment".into()
+    } else {
+        cleaned
+    }
 }
 
 fn event_json(e: &StoredEvent) -> Value {
@@ -221,6 +269,8 @@ pub struct ExportSummary {
     pub companies: usize,
     pub leads: usize,
     pub notes: usize,
+    pub emails: usize,
+    pub attachments: usize,
     pub events: usize,
     pub files: Vec<String>,
 }
@@ -230,6 +280,7 @@ pub struct ExportSummary {
 pub async fn export(
     db: &Db,
     audit: &Audit,
+    objects: &ObjectStore,
     subject: &Subject,
     actor: Actor,
     out: &Path,
@@ -240,6 +291,11 @@ pub async fn export(
         ("companies", h.companies.iter().map(company_json).collect()),
         ("leads", h.leads.iter().map(lead_json).collect()),
         ("notes", h.notes.iter().map(note_json).collect()),
+        ("emails", h.emails.iter().map(email_json).collect()),
+        (
+            "attachments",
+            h.attachments.iter().map(attachment_json).collect(),
+        ),
         ("events", h.events.iter().map(event_json).collect()),
     ];
     let mut everything = serde_json::Map::new();
@@ -273,6 +329,32 @@ pub async fn export(
         zip.write_all(&csv_of(rows)?).map_err(io)?;
         files.push(file_name);
     }
+    // Erased emails no longer have their bytes; everything else must.
+    for e in h.emails.iter().filter(|e| e.erased_at.is_none()) {
+        let name = format!("raw/{}.eml", zip_name(&e.id));
+        zip.start_file(name.as_str(), options).map_err(io)?;
+        zip.write_all(&objects.get_verified(&e.raw_sha256).map_err(io)?)
+            .map_err(io)?;
+        files.push(name);
+    }
+    for a in &h.attachments {
+        if h.emails
+            .iter()
+            .any(|e| e.id == a.email_id && e.erased_at.is_some())
+        {
+            continue;
+        }
+        let name = format!(
+            "attachments/{}/{}-{}",
+            zip_name(&a.email_id),
+            a.position,
+            zip_name(&a.filename)
+        );
+        zip.start_file(name.as_str(), options).map_err(io)?;
+        zip.write_all(&objects.get_verified(&a.sha256).map_err(io)?)
+            .map_err(io)?;
+        files.push(name);
+    }
     zip.finish().map_err(io)?.sync_all().map_err(io)?;
     let summary = ExportSummary {
         subject_kind: subject.kind().into(),
@@ -280,6 +362,8 @@ pub async fn export(
         companies: h.companies.len(),
         leads: h.leads.len(),
         notes: h.notes.len(),
+        emails: h.emails.len(),
+        attachments: h.attachments.len(),
         events: h.events.len(),
         files,
     };
@@ -293,7 +377,8 @@ pub async fn export(
                 "subject": subject.value(),
                 "scope": subject.kind(),
                 "rows": {"contacts": summary.contacts, "companies": summary.companies,
-                         "leads": summary.leads, "notes": summary.notes, "events": summary.events},
+                         "leads": summary.leads, "notes": summary.notes, "emails": summary.emails,
+                         "attachments": summary.attachments, "events": summary.events},
             }),
             audit.clock().now(),
         )])
@@ -483,14 +568,19 @@ pub struct ErasureReport {
     pub contacts: usize,
     pub leads: usize,
     pub notes: usize,
+    pub emails: usize,
+    /// Raw messages and attachments deleted from the object store.
+    pub objects_deleted: usize,
     pub redacted_events: u64,
 }
 
 /// Approve and carry out an erasure: scrub, redact and record, all in one
-/// transaction, so the database never holds a half-erased subject.
+/// transaction, so the database never holds a half-erased subject; then
+/// delete the raw messages and attachments no other email needs.
 pub async fn approve(
     db: &Db,
     audit: &Audit,
+    objects: &ObjectStore,
     id: &str,
     actor: Actor,
 ) -> Result<ErasureReport, PrivacyError> {
@@ -522,20 +612,30 @@ pub async fn approve(
     for n in &h.notes {
         sql::scrub_note(&mut tx, &n.id).await?;
     }
+    for e in &h.emails {
+        sql::scrub_email(&mut tx, &e.id, now_us).await?;
+    }
     let mut entities: Vec<(&str, String)> = h
         .contacts
         .iter()
         .map(|c| ("contact", c.id.clone()))
         .collect();
     entities.extend(h.leads.iter().map(|l| ("lead", l.id.clone())));
+    entities.extend(h.emails.iter().map(|e| ("email", e.id.clone())));
     // Read inside the transaction: an event appended meanwhile is caught too.
     let seqs = sql::events_about(&mut tx, &address, &entities).await?;
     let redacted = activity::redact(&mut tx, &seqs, RedactionReason::Erasure, now).await?;
-    let report = ErasureReport {
+    let mut keys: Vec<String> = h.emails.iter().map(|e| e.raw_sha256.clone()).collect();
+    keys.extend(h.attachments.iter().map(|a| a.sha256.clone()));
+    keys.sort();
+    keys.dedup();
+    let mut report = ErasureReport {
         request_id: id.to_owned(),
         contacts: h.contacts.len(),
         leads: h.leads.len(),
         notes: h.notes.len(),
+        emails: h.emails.len(),
+        objects_deleted: 0,
         redacted_events: redacted,
     };
     audit
@@ -552,16 +652,40 @@ pub async fn approve(
         )
         .await?;
     audit.commit(tx).await?;
+    // After the commit: the database no longer points at these objects. A
+    // crash here leaves unreferenced files, which `traces` finds; it never
+    // leaves the database pointing at missing bytes.
+    for key in keys {
+        if !sql::object_in_use(db, &key).await? {
+            objects.remove(&key).map_err(io)?;
+            report.objects_deleted += 1;
+        }
+    }
     Ok(report)
 }
 
 /// Whether anything about `address` is still readable anywhere in the
-/// database: used by tests and by operators checking an erasure.
-pub async fn traces(db: &Db, address: &str) -> Result<Vec<String>, PrivacyError> {
+/// database, or any of `keys` (the subject's raw messages and attachments,
+/// e.g. from an earlier export) still in the object store: for tests and for
+/// operators checking an erasure.
+pub async fn traces(
+    db: &Db,
+    objects: &ObjectStore,
+    address: &str,
+    keys: &[String],
+) -> Result<Vec<String>, PrivacyError> {
     let needle = address.to_lowercase();
     let mut found = Vec::new();
     let contacts = sql::contacts_by_email(db, &needle).await?;
     found.extend(contacts.iter().map(|c| format!("contact {}", c.id)));
+    for e in sql::emails_of_address(db, &needle).await? {
+        found.push(format!("email {}", e.id));
+    }
+    for key in keys {
+        if objects.contains(key).map_err(io)? {
+            found.push(format!("object {key}"));
+        }
+    }
     let mut events = activity::stream(db, &Filter::default());
     while let Some(e) = events.try_next().await.map_err(AuditError::from)? {
         if e.payload

@@ -12,7 +12,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::browser::Browser;
-use common::seed::seed_history;
+use common::seed::{hostile_email, seed_history};
 use common::{spawn_app, Backend, TestApp, PASSWORD};
 use pebble_core::access::Role;
 use serde_json::{json, Value};
@@ -184,11 +184,19 @@ async fn the_quarterly_export_downloads_as_a_zip_with_its_manifest() {
     b.click("main form button[type=submit]").await;
     let mut zip = None;
     for _ in 0..100 {
-        zip = std::fs::read_dir(b.downloads.path())
+        let files: Vec<std::path::PathBuf> = std::fs::read_dir(b.downloads.path())
             .unwrap()
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "zip"));
+            .collect();
+        // Done when Chromium's partial file is gone and the ZIP has its end record.
+        let partial = files
+            .iter()
+            .any(|p| p.extension().is_some_and(|x| x == "crdownload"));
+        zip = files
+            .into_iter()
+            .find(|p| p.extension().is_some_and(|x| x == "zip"))
+            .filter(|p| !partial && zip::ZipArchive::new(std::fs::File::open(p).unwrap()).is_ok());
         if zip.is_some() {
             break;
         }
@@ -280,6 +288,54 @@ async fn untrusted_text_stays_inert_and_the_keyboard_reaches_everything() {
         !overflows(&b).await,
         "a 2,000-character line stays inside the page"
     );
+
+    // A hostile email: its text, its sanitised HTML (opened), its subject.
+    let ops = app.token(Role::Ops).await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/emails?stream=sales"))
+        .bearer_auth(&ops)
+        .body(hostile_email("x1", "sales"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.goto(&format!("{base}/")).await;
+    assert!(b
+        .text("#inbox")
+        .await
+        .contains("<script>window.__xss=1</script> urgent x1"));
+    b.goto(&format!("{base}/emails/{id}")).await;
+    b.click("details summary").await;
+    assert_eq!(
+        b.eval("return window.__xss === undefined;").await,
+        json!(true)
+    );
+    assert!(b
+        .text("#email-text")
+        .await
+        .starts_with("<script>window.__xss=2</script> plain part"));
+    assert_eq!(b.text("#email-html b").await, "bold stays");
+    let live = b
+        .eval(
+            "return Array.from(document.querySelectorAll('#email-html *')).filter(e => \
+               Array.from(e.attributes).some(a => a.name.startsWith('on') || a.name === 'style' || \
+               (a.value || '').toLowerCase().includes('javascript:')) || \
+               ['SCRIPT','STYLE','IFRAME','FORM','IMG','SVG','svg'].includes(e.tagName)).length;",
+        )
+        .await;
+    assert_eq!(live, json!(0));
+    assert_eq!(
+        b.eval("return getComputedStyle(document.body).display;")
+            .await,
+        json!("block")
+    );
+    assert!(!overflows(&b).await, "a 20,000-character line wraps");
+    b.screenshot("email-hostile").await;
 
     // Keyboard: the first Tab lands on the skip link, with a visible ring.
     b.goto(&format!("{base}/leads")).await;

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::process::Command;
 
 use chrono::Duration;
-use common::seed::seed_history;
+use common::seed::{hostile_email, seed_history};
 use common::web::{csrf_in, set_cookie, Web};
 use common::{spawn_app, Backend, PASSWORD};
 use pebble::http::guard::{is_api, Access, RULES};
@@ -540,9 +540,44 @@ story!(
             .unwrap();
         let r = app.login_as(address, "not a password at all").await;
         assert_eq!(r.status().as_u16(), 401);
-
-        // Export (API, Ops): everything, as JSON and CSV.
+        // Two real emails from them, one with an attachment; a colleague's
+        // email carries the same attachment bytes (content-addressed: shared).
         let ops = app.token(Role::Ops).await;
+        let mail = |from: &str, id: &str, attachment: bool| {
+            let mut m = format!(
+                "From: Sender <{from}>\r\nTo: sales@pebble.example\r\nSubject: Cable rates {id}\r\n\
+                 Message-ID: <{id}@sharmatraders.in>\r\nDate: Thu, 15 Jan 2026 09:00:00 +0530\r\nMIME-Version: 1.0\r\n"
+            );
+            if attachment {
+                m.push_str("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+                            Please send rates. Ramesh, 98200 12345\r\n--b\r\nContent-Type: application/pdf\r\n\
+                            Content-Disposition: attachment; filename=\"po.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                            JVBERi0xLjQKc2hhcm1hIHRyYWRlcnMgUE8K\r\n--b--\r\n");
+            } else {
+                m.push_str("Content-Type: text/plain\r\n\r\nFollowing up. Ramesh\r\n");
+            }
+            m
+        };
+        let mut email_ids = Vec::new();
+        for (from, id, att) in [
+            (address, "m1", true),
+            (address, "m2", false),
+            ("accounts@sharmatraders.in", "m3", true),
+        ] {
+            let r = app
+                .client
+                .post(app.url("/api/v1/emails?stream=sales"))
+                .bearer_auth(&ops)
+                .body(mail(from, id, att))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+            let v: Value = r.json().await.unwrap();
+            email_ids.push(v["id"].as_str().unwrap().to_owned());
+        }
+
+        // Export (API, Ops): everything, as JSON and CSV, raw mail and attachments.
         let r = app
             .client
             .post(app.url("/api/v1/dsr/export"))
@@ -576,8 +611,41 @@ story!(
             "notes.csv",
             "events.csv",
             "companies.csv",
+            "emails.csv",
+            "attachments.csv",
         ] {
             assert!(entries.iter().any(|(n, _)| n == csv), "{csv}");
+        }
+        assert_eq!(
+            all["emails"].as_array().unwrap().len(),
+            2,
+            "only the subject's mail"
+        );
+        let raw: Vec<&(String, Vec<u8>)> = entries
+            .iter()
+            .filter(|(n, _)| n.starts_with("raw/"))
+            .collect();
+        assert_eq!(raw.len(), 2);
+        assert!(String::from_utf8_lossy(&raw[0].1).contains("Message-ID: <m1@sharmatraders.in>"));
+        let pdf = entries
+            .iter()
+            .find(|(n, _)| n.starts_with("attachments/") && n.ends_with("po.pdf"))
+            .expect("the attachment");
+        assert!(pdf.1.starts_with(b"%PDF"));
+        let mut keys: Vec<String> = all["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["raw_sha256"].as_str().unwrap().to_owned())
+            .collect();
+        let attachment_key = all["attachments"][0]["sha256"].as_str().unwrap().to_owned();
+        keys.push(attachment_key.clone());
+        let objects = app.state.ingest.objects();
+        for k in &keys {
+            assert!(
+                objects.contains(k).unwrap(),
+                "{k} stored before the erasure"
+            );
         }
         // Company scope, from the UI.
         let ops_web = Web::login(&app, Role::Ops).await;
@@ -653,15 +721,42 @@ story!(
         assert_eq!(report["contacts"], 1);
         assert_eq!(report["leads"], 1);
         assert_eq!(report["notes"], 1);
+        assert_eq!(report["emails"], 2);
+        // Two raw messages; the attachment stays, the colleague's email needs it.
+        assert_eq!(report["objects_deleted"], 2, "{report}");
         assert!(report["redacted_events"].as_u64().unwrap() >= 3, "{report}");
         let (s, _) = app.post_json(&admin, &approve, json!({})).await;
         assert_eq!(s, 409, "approved once only");
 
         // Gone from the database: no row, no readable event mentions the address.
-        let traces = pebble::privacy::traces(&app.state.db, address)
+        let subject_only: Vec<String> = keys
+            .iter()
+            .filter(|k| **k != attachment_key)
+            .cloned()
+            .collect();
+        let traces = pebble::privacy::traces(&app.state.db, objects, address, &subject_only)
             .await
             .unwrap();
         assert!(traces.is_empty(), "{traces:?}");
+        assert!(
+            objects.contains(&attachment_key).unwrap(),
+            "still needed by m3"
+        );
+        for id in &email_ids[..2] {
+            let (s, e) = app.get_json(&format!("/api/v1/emails/{id}")).await;
+            assert_eq!(s, 200);
+            assert_eq!(e["from"], Value::Null);
+            assert_eq!(e["subject"], "(erased)");
+            assert_eq!(e["text"], "");
+            assert!(!e.to_string().contains("Ramesh"), "{e}");
+        }
+        let (_, other) = app
+            .get_json(&format!("/api/v1/emails/{}", email_ids[2]))
+            .await;
+        assert_eq!(
+            other["from"], "accounts@sharmatraders.in",
+            "others' mail untouched"
+        );
         for needle in ["Ramesh", "98200", "calls after 6pm"] {
             let (_, contacts) = app.get_json("/api/v1/contacts?limit=200").await;
             assert!(
@@ -782,6 +877,93 @@ story!(
             )
             .await;
         assert_eq!(s, 409);
+        app.shutdown().await;
+    }
+);
+
+story!(
+    the_inbox_lists_mail_by_stream_and_shows_hostile_mail_inert,
+    |b: Backend| async move {
+        let Some(app) = spawn_app(b).await else {
+            return;
+        };
+        let ops = app.token(Role::Ops).await;
+        let mut ids = Vec::new();
+        for (n, stream) in ["sales", "support", "sales"].iter().enumerate() {
+            let r = app
+                .client
+                .post(app.url(&format!("/api/v1/emails?stream={stream}")))
+                .bearer_auth(&ops)
+                .body(hostile_email(&format!("h{n}"), stream))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+            let v: Value = r.json().await.unwrap();
+            ids.push(v["id"].as_str().unwrap().to_owned());
+        }
+        let sales = Web::login(&app, Role::Sales).await;
+        let all = sales.get("/").await;
+        assert_eq!(all.status, 200);
+        assert_eq!(all.body.matches("href=\"/emails/").count(), 3);
+        let support = sales.get("/?stream=support").await.body;
+        assert_eq!(support.matches("href=\"/emails/").count(), 1);
+        assert!(support.contains(&format!("/emails/{}", ids[1])));
+        assert_eq!(sales.get("/?stream=nonsense").await.status, 400);
+        let none = sales.get("/?from=nobody%40example.in").await.body;
+        assert!(none.contains("No emails here."));
+
+        let page = sales.get(&format!("/emails/{}", ids[0])).await;
+        assert_eq!(page.status, 200);
+        let body = &page.body;
+        assert!(!body.contains("<script>window"), "scripts are escaped");
+        assert!(body.contains("&lt;script&gt;window.__xss=2&lt;/script&gt;"));
+        let html_part = body.split("id=\"email-html\"").nth(1).unwrap();
+        let html_part = &html_part[..html_part.find("</details>").unwrap()];
+        for gone in [
+            "onerror",
+            "onload",
+            "javascript:",
+            "<style",
+            "style=",
+            "<iframe",
+            "<form",
+            "<img",
+            "<svg",
+        ] {
+            assert!(
+                !html_part.contains(gone),
+                "{gone} survived sanitising: {html_part}"
+            );
+        }
+        assert!(html_part.contains("<b>bold stays</b>"));
+        assert!(page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'"));
+        // Attachments download (never render) for staff; not for Read-Only.
+        let att = sales
+            .get(&format!("/emails/{}/attachments/0", ids[0]))
+            .await;
+        assert_eq!(att.status, 200);
+        assert_eq!(att.headers["content-type"], "application/octet-stream");
+        assert!(att.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment"));
+        let auditor = Web::login(&app, Role::ReadOnly).await;
+        assert_eq!(
+            auditor.get(&format!("/emails/{}", ids[0])).await.status,
+            200
+        );
+        assert_eq!(
+            auditor
+                .get(&format!("/emails/{}/attachments/0", ids[0]))
+                .await
+                .status,
+            403
+        );
+        assert_eq!(sales.get("/emails/no-such-email").await.status, 404);
         app.shutdown().await;
     }
 );

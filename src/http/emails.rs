@@ -343,7 +343,16 @@ async fn get_attachment(
     State(state): State<AppState>,
     Path((id, position)): Path<(String, i32)>,
 ) -> Result<Response, ApiError> {
-    let a = sql::attachments(&state.db, &id)
+    attachment_download(&state, &id, position).await
+}
+
+/// An attachment as a download (the API's and the web UI's links both end here).
+pub(crate) async fn attachment_download(
+    state: &AppState,
+    id: &str,
+    position: i32,
+) -> Result<Response, ApiError> {
+    let a = sql::attachments(&state.db, id)
         .await?
         .into_iter()
         .find(|a| a.position == position)

@@ -161,6 +161,12 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/compliance/quarterly", Access::Page(ADMIN_OPS)),
     ("GET", "/dashboards/owner", Access::Page(EVERYONE)),
     ("GET", "/dashboards/sales-ops", Access::Page(EVERYONE)),
+    ("GET", "/emails/{id}", Access::Page(EVERYONE)),
+    (
+        "GET",
+        "/emails/{id}/attachments/{position}",
+        Access::Page(MAIL_RAW),
+    ),
     ("GET", "/leads", Access::Page(EVERYONE)),
     ("POST", "/leads/{id}/stage", Access::Page(CRM_WRITE)),
     ("GET", "/login", Access::Public),

@@ -175,7 +175,15 @@ pub(crate) async fn subject_zip(
     actor: Actor,
 ) -> Result<Response, ApiError> {
     let zip = temp_file(state).await?;
-    privacy::export(&state.db, &state.audit, subject, actor, zip.path()).await?;
+    privacy::export(
+        &state.db,
+        &state.audit,
+        state.ingest.objects(),
+        subject,
+        actor,
+        zip.path(),
+    )
+    .await?;
     download(zip, "application/zip", "pebble-subject-export.zip").await
 }
 
@@ -244,7 +252,14 @@ async fn approve_erasure(
     Path(id): Path<String>,
 ) -> Result<axum::Json<ErasureReport>, ApiError> {
     Ok(axum::Json(
-        privacy::approve(&state.db, &state.audit, &id, principal.actor()).await?,
+        privacy::approve(
+            &state.db,
+            &state.audit,
+            state.ingest.objects(),
+            &id,
+            principal.actor(),
+        )
+        .await?,
     ))
 }
 

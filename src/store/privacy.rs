@@ -6,6 +6,7 @@
 use sqlx::FromRow;
 
 use super::crm::{Company, Contact, Lead, Note};
+use super::emails::{AttachmentRow, EmailRow};
 use super::{on_db, on_tx, refused, Db, StoreError, Tx};
 
 fn placeholders(from: usize, n: usize) -> String {
@@ -92,6 +93,95 @@ pub async fn notes_on(db: &Db, entity_type: &str, ids: &[String]) -> Result<Vec<
         let rows = q.fetch_all(p).await?;
         Ok(rows.iter().map(Note::from_row).collect::<Result<_, _>>()?)
     })
+}
+
+/// Emails from the address, or to or copied to it (address lists are JSON
+/// text: a lower-cased substring match, exact enough for an address).
+pub async fn emails_of_address(db: &Db, email: &str) -> Result<Vec<EmailRow>, StoreError> {
+    let quoted = format!("\"{email}\"");
+    let sql = match db {
+        Db::Sqlite(_) => {
+            "select * from emails where lower(from_addr) = $1 or instr(lower(to_addrs), $2) > 0 \
+             or instr(lower(cc_addrs), $2) > 0 order by received_at, id"
+        }
+        Db::Postgres(_) => {
+            "select * from emails where lower(from_addr) = $1 or strpos(lower(to_addrs), $2) > 0 \
+             or strpos(lower(cc_addrs), $2) > 0 order by received_at, id"
+        }
+    };
+    on_db!(db, |p| Ok(sqlx::query_as(sql)
+        .bind(email)
+        .bind(&quoted)
+        .fetch_all(p)
+        .await?))
+}
+
+pub async fn emails_of_company(db: &Db, company_id: &str) -> Result<Vec<EmailRow>, StoreError> {
+    on_db!(db, |p| Ok(sqlx::query_as(
+        "select * from emails where company_id = $1 order by received_at, id"
+    )
+    .bind(company_id)
+    .fetch_all(p)
+    .await?))
+}
+
+pub async fn attachments_of(
+    db: &Db,
+    email_ids: &[String],
+) -> Result<Vec<AttachmentRow>, StoreError> {
+    if email_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "select email_id, position, filename, content_type, size, sha256 from email_attachments \
+         where email_id in ({}) order by email_id, position",
+        placeholders(1, email_ids.len())
+    );
+    on_db!(db, |p| {
+        let mut q = sqlx::query_as(&sql);
+        for id in email_ids {
+            q = q.bind(id);
+        }
+        Ok(q.fetch_all(p).await?)
+    })
+}
+
+/// Empty an email of everything personal; the row stays (with its ids and
+/// hashes) so threads, jobs and the audit trail still resolve.
+pub async fn scrub_email(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreError> {
+    on_tx!(tx, |c| sqlx::query(
+        "update emails set from_addr = null, from_name = null, to_addrs = '[]', cc_addrs = '[]', \
+         subject = '(erased)', body_text = '', body_html = null, quarantine_detail = null, \
+         erased_at = coalesce(erased_at, $2) where id = $1"
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
+    on_tx!(tx, |c| sqlx::query(
+        "update email_attachments set filename = '(erased)' where email_id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
+    Ok(())
+}
+
+/// Whether an object is still needed by an email that was not erased (the
+/// store is content-addressed: two emails may share an attachment).
+pub async fn object_in_use(db: &Db, key: &str) -> Result<bool, StoreError> {
+    let n: i64 = on_db!(db, |p| sqlx::query_scalar(
+        "select count(*) from emails e where e.erased_at is null and (e.raw_sha256 = $1 \
+         or exists (select 1 from email_attachments a where a.email_id = e.id and a.sha256 = $1))"
+    )
+    .bind(key)
+    .fetch_one(p)
+    .await?);
+    Ok(n > 0)
 }
 
 /// Seqs of events whose payload mentions `needle` (lower case) or that are

@@ -1,4 +1,4 @@
-//! `/` and the two dashboards of SPEC §8, drawn from `crate::dashboard`.
+//! The two dashboards of SPEC §8, drawn from `crate::dashboard`.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -29,36 +29,6 @@ fn tile(label: &str, value: String, id: &str) -> Markup {
 /// Roles that may see who did what (SPEC §1: Read-Only sees no personal data).
 fn shows_people(role: Role) -> bool {
     role != Role::ReadOnly
-}
-
-pub async fn home(State(state): State<AppState>, ctx: Ctx) -> Result<Response, UiError> {
-    let now = state.audit.clock().now();
-    let s = dashboard::sales_ops(&state.db, now, local_offset(&state)).await?;
-    let open: i64 = s
-        .funnel
-        .iter()
-        .filter(|f| f.stage != "won" && f.stage != "lost")
-        .map(|f| f.now)
-        .sum();
-    let body = html! {
-        p.muted { "Signed in as " (ctx.principal.email) "." }
-        div.tiles {
-            (tile("emails today", s.emails_today.to_string(), "emails-today"))
-            (tile("emails this week", s.emails_this_week.to_string(), "emails-week"))
-            (tile("classification accuracy (12 weeks)", pct(s.accuracy_overall), "accuracy"))
-            (tile("open leads", open.to_string(), "open-leads"))
-        }
-        h2 { "Where to go" }
-        ul {
-            @if ctx.may("GET", "/dashboards/sales-ops") { li { a href="/dashboards/sales-ops" { "Sales Ops dashboard" } } }
-            @if ctx.may("GET", "/dashboards/owner") { li { a href="/dashboards/owner" { "Owner dashboard" } } }
-            @if ctx.may("GET", "/leads") { li { a href="/leads" { "Leads funnel" } } }
-            @if ctx.may("GET", "/companies") { li { a href="/companies" { "Companies and their validation" } } }
-            @if ctx.may("GET", "/stock") { li { a href="/stock" { "Stock search" } } }
-            @if ctx.may("GET", "/activity") { li { a href="/activity" { "Activity stream" } } }
-        }
-    };
-    Ok(page(&ctx, "Home", body))
 }
 
 pub async fn sales_ops(State(state): State<AppState>, ctx: Ctx) -> Result<Response, UiError> {

@@ -14,6 +14,7 @@ pub mod chart;
 mod compliance;
 mod crm;
 mod dashboards;
+mod inbox;
 mod privacy;
 pub mod session;
 mod stock;
@@ -40,7 +41,12 @@ const JS: &str = include_str!("assets/pebble.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(dashboards::home))
+        .route("/", get(inbox::inbox))
+        .route("/emails/{id}", get(inbox::email))
+        .route(
+            "/emails/{id}/attachments/{position}",
+            get(inbox::attachment),
+        )
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/assets/{file}", get(asset))
@@ -136,7 +142,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 
 /// The navigation: every page the role may open, in this order.
 const NAV: &[(&str, &str)] = &[
-    ("/", "Home"),
+    ("/", "Inbox"),
     ("/dashboards/sales-ops", "Sales Ops"),
     ("/dashboards/owner", "Owner"),
     ("/leads", "Leads"),

@@ -138,7 +138,14 @@ pub async fn approve(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
-    privacy::approve(&state.db, &state.audit, &id, ctx.principal.actor()).await?;
+    privacy::approve(
+        &state.db,
+        &state.audit,
+        state.ingest.objects(),
+        &id,
+        ctx.principal.actor(),
+    )
+    .await?;
     Ok(redirect("/privacy?done=erased"))
 }
 

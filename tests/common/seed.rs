@@ -102,3 +102,24 @@ pub async fn seed_history(app: &TestApp) {
     }
     app.state.audit.record(&events).await.unwrap();
 }
+
+/// A hostile message: script in the text, an HTML part with handlers,
+/// `javascript:` links, CSS tricks, a huge line, and an attachment.
+pub fn hostile_email(id: &str, stream_hint: &str) -> String {
+    let huge = "A".repeat(20_000);
+    format!(
+        "From: Mallory <mallory@evil.example>\r\nTo: {stream_hint}@pebble.example\r\n\
+         Subject: <script>window.__xss=1</script> urgent {id}\r\nMessage-ID: <{id}@evil.example>\r\n\
+         Date: Thu, 15 Jan 2026 09:00:00 +0530\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=outer\r\n\r\n\
+         --outer\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n\
+         --alt\r\nContent-Type: text/plain\r\n\r\n<script>window.__xss=2</script> plain part {huge}\r\n\
+         --alt\r\nContent-Type: text/html\r\n\r\n<html><head><style>body{{display:none}}</style></head><body>\
+         <p style=\"position:fixed;top:0;left:0;width:100%;height:100%\">cover</p>\
+         <img src=x onerror=\"window.__xss=3\"><a href=\"javascript:window.__xss=4\">pay here</a>\
+         <svg onload=\"window.__xss=5\"></svg><iframe src=\"https://evil.example\"></iframe>\
+         <form action=\"https://evil.example\"><input name=p></form><b>bold stays</b></body></html>\r\n\
+         --alt--\r\n--outer\r\nContent-Type: text/html\r\nContent-Disposition: attachment; filename=\"../../etc/passwd.html\"\r\n\r\n\
+         <script>window.__xss=6</script>\r\n--outer--\r\n"
+    )
+}
