@@ -4,6 +4,7 @@
 //! OTLP/HTTP (`otlp_endpoint`). Bodies and secrets never reach any of them:
 //! spans are built from the matched route and request id only.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -11,10 +12,14 @@ use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use secrecy::ExposeSecret;
+use sentry_tracing::{EventMapping, SentryLayer};
 use tracing::level_filters::LevelFilter;
-use tracing::Subscriber;
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::fmt::format::JsonFields;
+use tracing_subscriber::fmt::FormattedFields;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
 
@@ -86,7 +91,7 @@ pub fn subscriber(
                 .with_span_list(false)
                 .with_writer(std::io::stderr),
         )
-        .with(sentry.as_ref().map(|_| sentry_tracing::layer()))
+        .with(sentry.as_ref().map(|_| sentry_layer()))
         .with(traces.as_ref().map(|provider| {
             tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer(SERVICE_NAME))
@@ -111,6 +116,55 @@ fn sentry_client(dsn: &str) -> Result<sentry::ClientInitGuard, TelemetryError> {
         send_default_pii: false,
         ..Default::default()
     }))
+}
+
+/// `ERROR` events become Sentry events and `WARN`/`INFO` ones breadcrumbs,
+/// as sentry-tracing does by default. Its own span tracking is off: it keeps
+/// the current span in the hub's scope, which async requests interleaved on
+/// one thread leave pointing at another request (an error in one request
+/// was reported with the route and request id of an earlier login). The
+/// fields of the event's enclosing tracing span (route, request id, user id)
+/// become the event's tags instead, as they appear in the JSON log's `span`.
+fn sentry_layer<S>() -> SentryLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    sentry_tracing::layer()
+        .span_filter(|_| false)
+        .event_mapper(|event, ctx| match *event.metadata().level() {
+            Level::ERROR => {
+                let mut report = sentry_tracing::event_from_event(event, &ctx);
+                report.tags.extend(enclosing_span_fields(event, &ctx));
+                EventMapping::Event(report)
+            }
+            Level::WARN | Level::INFO => {
+                EventMapping::Breadcrumb(sentry_tracing::breadcrumb_from_event(event, &ctx))
+            }
+            _ => EventMapping::Ignore,
+        })
+}
+
+/// The fields the JSON log layer recorded for the event's span (it keeps
+/// them, kept current by later `record` calls, in the span's extensions).
+fn enclosing_span_fields<S>(event: &Event<'_>, ctx: &Context<'_, S>) -> BTreeMap<String, String>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = ctx.event_span(event) else {
+        return BTreeMap::new();
+    };
+    let extensions = span.extensions();
+    let Some(recorded) = extensions.get::<FormattedFields<JsonFields>>() else {
+        return BTreeMap::new();
+    };
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&recorded.fields)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| match value {
+            serde_json::Value::String(s) => (name, s),
+            other => (name, other.to_string()),
+        })
+        .collect()
 }
 
 /// Spans are batched and posted as protobuf to `{endpoint}/v1/traces` (the

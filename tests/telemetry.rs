@@ -156,11 +156,15 @@ async fn an_error_and_a_panic_reach_sentry_as_envelopes_without_secrets() {
         )
         .await;
     assert_eq!(status, 500);
-    sentry
+    let seen = sentry
         .wait_for("envelope with the internal error", |r| {
             r.path == "/api/1/envelope/" && r.contains("internal error")
         })
         .await;
+    // Tagged with the failing request's fields, not a stale earlier span's.
+    let report = seen.iter().find(|r| r.contains("internal error")).unwrap();
+    assert!(report.contains("/api/v1/backups"));
+    assert!(!report.contains("/api/v1/auth/login"));
     let panicked = std::panic::catch_unwind(|| panic!("pebble telemetry test panic"));
     assert!(panicked.is_err());
     sentry
