@@ -30,11 +30,11 @@ const SERVICE_NAME: &str = "pebble";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    #[error("sentry_dsn is not a valid Sentry DSN: {0}")]
+    #[error("sentry_dsn is not a valid Sentry DSN")]
     SentryDsn(#[from] sentry::types::ParseDsnError),
-    #[error("otlp_endpoint: cannot build the trace exporter: {0}")]
+    #[error("otlp_endpoint: cannot build the trace exporter")]
     Otlp(#[from] opentelemetry_otlp::ExporterBuildError),
-    #[error("a global tracing subscriber is already installed: {0}")]
+    #[error("a global tracing subscriber is already installed")]
     AlreadyInstalled(#[from] tracing_subscriber::util::TryInitError),
 }
 
