@@ -42,20 +42,21 @@ pub enum TelemetryError {
 /// shuts the trace pipeline down, exporting the spans still batched.
 #[must_use = "dropping it ends Sentry reporting and trace export"]
 pub struct Telemetry {
-    sentry: Option<sentry::ClientInitGuard>,
+    /// Held only to be dropped: its drop flushes and closes the client.
+    _sentry: Option<sentry::ClientInitGuard>,
     traces: Option<SdkTracerProvider>,
 }
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
+        // Traces first, so that a failed last export is still logged and
+        // reported: the Sentry guard, a field, is dropped after this body and
+        // flushes its own queue (within its shutdown timeout).
         if let Some(provider) = self.traces.take() {
-            // Exit path: nowhere left to report a failed last export but stderr.
             if let Err(e) = provider.shutdown() {
-                eprintln!("pebble: flushing traces at exit failed: {e}");
+                tracing::error!(error = %e, "flushing traces at exit failed");
             }
         }
-        // The guard's own drop flushes Sentry (bounded by its shutdown timeout).
-        drop(self.sentry.take());
     }
 }
 
@@ -97,7 +98,13 @@ pub fn subscriber(
                 .with_tracer(provider.tracer(SERVICE_NAME))
                 .with_filter(not_the_exporters_own_transport())
         }));
-    Ok((subscriber, Telemetry { sentry, traces }))
+    Ok((
+        subscriber,
+        Telemetry {
+            _sentry: sentry,
+            traces,
+        },
+    ))
 }
 
 fn non_empty(value: Option<&str>) -> Option<&str> {
@@ -144,8 +151,8 @@ where
         })
 }
 
-/// The fields the JSON log layer recorded for the event's span (it keeps
-/// them, kept current by later `record` calls, in the span's extensions).
+/// The fields of the event's span, read from where the JSON log layer keeps
+/// them (the span's extensions, updated by later `record`s such as `user_id`).
 fn enclosing_span_fields<S>(event: &Event<'_>, ctx: &Context<'_, S>) -> BTreeMap<String, String>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
