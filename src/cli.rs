@@ -529,7 +529,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => serve().await,
         Command::Demo => {
             let settings = Settings::load()?;
-            crate::telemetry::init(&settings.log);
+            let _telemetry = crate::telemetry::init(&settings)?;
             crate::demo::run(settings).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -883,7 +883,8 @@ async fn users(action: UsersAction) -> anyhow::Result<ExitCode> {
 
 async fn serve() -> anyhow::Result<ExitCode> {
     let settings = Settings::load()?;
-    crate::telemetry::init(&settings.log);
+    // Held until serving ends: dropping it flushes Sentry and the last spans.
+    let _telemetry = crate::telemetry::init(&settings)?;
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;

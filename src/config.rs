@@ -29,6 +29,13 @@ pub struct Settings {
     pub metrics_bind: SocketAddr,
     /// Log filter, e.g. `info` or `pebble=debug,tower_http=info`.
     pub log: String,
+    /// Sentry DSN: `ERROR` events and panics are reported there; unset = no
+    /// Sentry. Holds the project's key, so it is secret.
+    #[serde(serialize_with = "mask")]
+    pub sentry_dsn: Option<SecretString>,
+    /// OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`); spans are
+    /// sent to its `/v1/traces`. Unset = no traces exported.
+    pub otlp_endpoint: Option<String>,
     /// Base64 Ed25519 seed (32 bytes) that signs audit checkpoints; when
     /// unset, `audit_signing_key_file` is used (created on first use).
     #[serde(serialize_with = "mask")]
@@ -159,6 +166,8 @@ impl Default for Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             metrics_bind: SocketAddr::from(([127, 0, 0, 1], 9464)),
             log: "info".into(),
+            sentry_dsn: None,
+            otlp_endpoint: None,
             audit_signing_key: None,
             audit_signing_key_file: None,
             audit_origin: "pebble".into(),
@@ -231,6 +240,14 @@ pub const DOCUMENTATION: &[(&str, &str)] = &[
     ("bind", "Address of the API and web UI."),
     ("metrics_bind", "Address of the Prometheus /metrics listener."),
     ("log", "Log filter (tracing EnvFilter syntax), e.g. info or pebble=debug."),
+    (
+        "sentry_dsn",
+        "Sentry DSN; set = ERROR log events and panics are reported to Sentry (no request bodies, no PII). Secret.",
+    ),
+    (
+        "otlp_endpoint",
+        "OTLP/HTTP collector base URL, e.g. http://127.0.0.1:4318; set = request spans exported to its /v1/traces.",
+    ),
     (
         "audit_signing_key",
         "Base64 Ed25519 seed that signs audit checkpoints. Secret. Unset = key file.",
@@ -460,6 +477,8 @@ mod tests {
             jwt_previous_secrets: Some("x".into()),
             admin_password: Some("x".into()),
             redis_url: Some("x".into()),
+            sentry_dsn: Some("x".into()),
+            otlp_endpoint: Some("x".into()),
             imap_ca_file: Some("x".into()),
             backup_dir: Some("x".into()),
             backup_encryption_key: Some("x".into()),
@@ -494,11 +513,13 @@ mod tests {
         let s = Settings {
             database_url: Some("postgres://u:hunter2@h/db".into()),
             audit_signing_key: Some("c2VjcmV0".into()),
+            sentry_dsn: Some("https://sentrykey@o1.ingest.example/7".into()),
             ..Settings::default()
         };
         let shown = format!("{}{:?}", s.render_masked(), s);
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains("c2VjcmV0"));
+        assert!(!shown.contains("sentrykey"));
         assert!(shown.contains("********"));
     }
 
