@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod emails;
 pub mod jobs;
 pub mod privacy;
+pub mod intent;
 pub mod tally;
 pub mod users;
 
