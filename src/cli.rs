@@ -645,8 +645,7 @@ async fn model(action: ModelAction) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let settings = Settings::load()?;
-            let raw =
-                std::fs::read(mbox).with_context(|| format!("reading {}", mbox.display()))?;
+            let raw = std::fs::read(mbox).with_context(|| format!("reading {}", mbox.display()))?;
             let data = data
                 .clone()
                 .unwrap_or_else(|| settings.intent_corpus_dir.clone());
@@ -673,12 +672,8 @@ async fn model(action: ModelAction) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let mut settings = Settings::load()?;
-    if let ModelAction::Train {
-        data: Some(d), ..
-    }
-    | ModelAction::Eval {
-        data: Some(d), ..
-    } = &action
+    if let ModelAction::Train { data: Some(d), .. } | ModelAction::Eval { data: Some(d), .. } =
+        &action
     {
         settings.intent_corpus_dir = d.clone();
     }
@@ -719,7 +714,10 @@ async fn model(action: ModelAction) -> anyhow::Result<ExitCode> {
                 show(
                     json,
                     &p,
-                    format!("promoted {} (was {})", p.serving.version, p.previous_version),
+                    format!(
+                        "promoted {} (was {})",
+                        p.serving.version, p.previous_version
+                    ),
                 )?;
             }
             ExitCode::SUCCESS

@@ -124,7 +124,13 @@ fn model_drift_raises_an_alert_when_every_mail_is_spam() {
     let path = dir.path().join("spam.mbox");
     std::fs::write(&path, mbox).expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_pebble"))
-        .args(["model", "drift", "--json", "--mbox", path.to_str().expect("path")])
+        .args([
+            "model",
+            "drift",
+            "--json",
+            "--mbox",
+            path.to_str().expect("path"),
+        ])
         .args([
             "--data",
             concat!(env!("CARGO_MANIFEST_DIR"), "/data/intents"),

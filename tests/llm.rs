@@ -65,7 +65,13 @@ fn completion(content: &str) -> Value {
     })
 }
 
-async fn answer(fake: Fake, path: String, query: Option<String>, headers: HeaderMap, body: Value) -> Response {
+async fn answer(
+    fake: Fake,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Value,
+) -> Response {
     fake.seen.lock().unwrap().push(Seen {
         path,
         query,
@@ -156,8 +162,7 @@ fn schema_format() -> Format {
 #[tokio::test]
 async fn an_openai_endpoint_gets_a_bearer_key_a_strict_schema_and_its_answer_is_returned() {
     let (base, fake) = fake_llm(Mode::Content(r#"{"a":"b"}"#.into())).await;
-    let client =
-        ChatClient::new(config(format!("{base}/v1"), Provider::OpenAi, 0, 2000)).unwrap();
+    let client = ChatClient::new(config(format!("{base}/v1"), Provider::OpenAi, 0, 2000)).unwrap();
     let c = client
         .complete(
             &[Message::system("be brief"), Message::user("hi")],
@@ -205,8 +210,7 @@ async fn azure_gets_its_deployment_path_api_version_and_api_key_header() {
 #[tokio::test]
 async fn server_errors_are_retried_and_a_later_success_is_returned() {
     let (base, fake) = fake_llm(Mode::Fail(500, 2, "ok".into())).await;
-    let client =
-        ChatClient::new(config(format!("{base}/v1"), Provider::OpenAi, 2, 2000)).unwrap();
+    let client = ChatClient::new(config(format!("{base}/v1"), Provider::OpenAi, 2, 2000)).unwrap();
     let c = client
         .complete(&[Message::user("hi")], &Format::Text)
         .await
@@ -242,14 +246,17 @@ async fn server_errors_are_retried_and_a_later_success_is_returned() {
 #[tokio::test]
 async fn garbage_and_hangs_become_errors_within_the_timeout() {
     let (base, fake) = fake_llm(Mode::Garbage).await;
-    let client =
-        ChatClient::new(config(format!("{base}/v1"), Provider::OpenAi, 1, 300)).unwrap();
+    let client = ChatClient::new(config(format!("{base}/v1"), Provider::OpenAi, 1, 300)).unwrap();
     let e = client
         .complete(&[Message::user("hi")], &Format::Text)
         .await
         .unwrap_err();
     assert!(matches!(e, LlmError::Malformed(_)), "{e}");
-    assert_eq!(fake.requests().len(), 2, "an unreadable answer is retried once");
+    assert_eq!(
+        fake.requests().len(),
+        2,
+        "an unreadable answer is retried once"
+    );
 
     fake.clear();
     fake.set(Mode::Hang(Duration::from_secs(5)));
@@ -260,7 +267,11 @@ async fn garbage_and_hangs_become_errors_within_the_timeout() {
         .unwrap_err();
     assert!(matches!(e, LlmError::Timeout(_)), "{e}");
     // Two attempts of 300 ms and one backoff, far from the 5 s hang.
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -294,101 +305,114 @@ async fn app_with_llm(backend: Backend, base: &str) -> Option<common::TestApp> {
     .await
 }
 
-story!(a_configured_llm_decides_below_the_threshold, |backend| async move {
-    let (base, fake) = fake_llm(Mode::Content(
-        r#"{"intent":"purchase_order","confidence":0.83,"evidence":["see the attached"]}"#.into(),
-    ))
-    .await;
-    let Some(app) = app_with_llm(backend, &base).await else {
-        return;
-    };
-    let d = app
-        .state
-        .intent
-        .classify_email("llm-1", "PO", VAGUE)
-        .await
-        .expect("classified");
-    assert_eq!(d.intent.as_str(), "purchase_order");
-    assert_eq!(d.decided_by, "llm:fake-model-2024");
-    assert_eq!(d.confidence, 0.83);
-    assert_eq!(d.evidence[0].phrase, "see the attached");
-    assert!(d.model_version.starts_with("intent-"));
-    assert!(d.llm_error.is_none());
-    // The prompt carries the eight labels as an enum in a strict schema, and the email.
-    let r = &fake.requests()[0];
-    let schema = &r.body["response_format"]["json_schema"];
-    assert_eq!(schema["strict"], true);
-    assert_eq!(
-        schema["schema"]["properties"]["intent"]["enum"]
-            .as_array()
+story!(
+    a_configured_llm_decides_below_the_threshold,
+    |backend| async move {
+        let (base, fake) = fake_llm(Mode::Content(
+            r#"{"intent":"purchase_order","confidence":0.83,"evidence":["see the attached"]}"#
+                .into(),
+        ))
+        .await;
+        let Some(app) = app_with_llm(backend, &base).await else {
+            return;
+        };
+        let d = app
+            .state
+            .intent
+            .classify_email("llm-1", "PO", VAGUE)
+            .await
+            .expect("classified");
+        assert_eq!(d.intent.as_str(), "purchase_order");
+        assert_eq!(d.decided_by, "llm:fake-model-2024");
+        assert_eq!(d.confidence, 0.83);
+        assert_eq!(d.evidence[0].phrase, "see the attached");
+        assert!(d.model_version.starts_with("intent-"));
+        assert!(d.llm_error.is_none());
+        // The prompt carries the eight labels as an enum in a strict schema, and the email.
+        let r = &fake.requests()[0];
+        let schema = &r.body["response_format"]["json_schema"];
+        assert_eq!(schema["strict"], true);
+        assert_eq!(
+            schema["schema"]["properties"]["intent"]["enum"]
+                .as_array()
+                .unwrap()
+                .len(),
+            8
+        );
+        assert!(r.body["messages"][1]["content"]
+            .as_str()
             .unwrap()
-            .len(),
-        8
-    );
-    assert!(r.body["messages"][1]["content"]
-        .as_str()
-        .unwrap()
-        .contains("see the attached"));
-    // The event names the LLM as the deciding actor.
-    let (_, page) = app
-        .get_json("/api/v1/activity?event_type=LeadClassified&entity=email:llm-1")
-        .await;
-    let e = &page["items"][0];
-    assert_eq!(e["actor_kind"], "ai_agent");
-    assert_eq!(e["actor_id"], "llm:fake-model-2024");
-    assert_eq!(e["payload"]["ai_intent"], "purchase_order");
-    assert_eq!(e["payload"]["model_version"], d.model_version);
-    let metrics = reqwest::get(format!("http://{}/metrics", app.metrics_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains(r#"pebble_ai_classifications_total{intent="purchase_order",decided_by="llm"} 1"#),
-        "{metrics}"
-    );
-    app.shutdown().await;
-});
+            .contains("see the attached"));
+        // The event names the LLM as the deciding actor.
+        let (_, page) = app
+            .get_json("/api/v1/activity?event_type=LeadClassified&entity=email:llm-1")
+            .await;
+        let e = &page["items"][0];
+        assert_eq!(e["actor_kind"], "ai_agent");
+        assert_eq!(e["actor_id"], "llm:fake-model-2024");
+        assert_eq!(e["payload"]["ai_intent"], "purchase_order");
+        assert_eq!(e["payload"]["model_version"], d.model_version);
+        let metrics = reqwest::get(format!("http://{}/metrics", app.metrics_addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(
+                r#"pebble_ai_classifications_total{intent="purchase_order",decided_by="llm"} 1"#
+            ),
+            "{metrics}"
+        );
+        app.shutdown().await;
+    }
+);
 
-story!(the_local_model_decides_when_the_llm_fails, |backend| async move {
-    let (base, fake) = fake_llm(Mode::Garbage).await;
-    let Some(app) = app_with_llm(backend, &base).await else {
-        return;
-    };
-    let intent = &app.state.intent;
-    let garbage = intent
-        .classify_email("f-1", "", VAGUE)
-        .await
-        .expect("classified");
-    assert!(garbage.decided_by.starts_with("classifier:intent-"));
-    assert_eq!(garbage.intent, garbage.model_intent);
-    assert_eq!(garbage.confidence, garbage.model_confidence);
-    assert!(garbage.llm_error.as_deref().unwrap().contains("unusable"));
+story!(
+    the_local_model_decides_when_the_llm_fails,
+    |backend| async move {
+        let (base, fake) = fake_llm(Mode::Garbage).await;
+        let Some(app) = app_with_llm(backend, &base).await else {
+            return;
+        };
+        let intent = &app.state.intent;
+        let garbage = intent
+            .classify_email("f-1", "", VAGUE)
+            .await
+            .expect("classified");
+        assert!(garbage.decided_by.starts_with("classifier:intent-"));
+        assert_eq!(garbage.intent, garbage.model_intent);
+        assert_eq!(garbage.confidence, garbage.model_confidence);
+        assert!(garbage.llm_error.as_deref().unwrap().contains("unusable"));
 
-    // A schema-violating verdict (a label that is not one of the eight) is not believed.
-    fake.set(Mode::Content(
-        r#"{"intent":"refund","confidence":0.99,"evidence":[]}"#.into(),
-    ));
-    let wrong = intent.classify_email("f-2", "", VAGUE).await.unwrap();
-    assert!(wrong.decided_by.starts_with("classifier:"));
-    assert!(wrong.llm_error.as_deref().unwrap().contains("refund"));
+        // A schema-violating verdict (a label that is not one of the eight) is not believed.
+        fake.set(Mode::Content(
+            r#"{"intent":"refund","confidence":0.99,"evidence":[]}"#.into(),
+        ));
+        let wrong = intent.classify_email("f-2", "", VAGUE).await.unwrap();
+        assert!(wrong.decided_by.starts_with("classifier:"));
+        assert!(wrong.llm_error.as_deref().unwrap().contains("refund"));
 
-    fake.set(Mode::Fail(500, 100, String::new()));
-    let failing = intent.classify_email("f-3", "", VAGUE).await.unwrap();
-    assert!(failing.decided_by.starts_with("classifier:"));
-    assert!(failing.llm_error.as_deref().unwrap().contains("HTTP 500"));
+        fake.set(Mode::Fail(500, 100, String::new()));
+        let failing = intent.classify_email("f-3", "", VAGUE).await.unwrap();
+        assert!(failing.decided_by.starts_with("classifier:"));
+        assert!(failing.llm_error.as_deref().unwrap().contains("HTTP 500"));
 
-    fake.set(Mode::Hang(Duration::from_secs(5)));
-    let started = std::time::Instant::now();
-    let slow = intent.classify_email("f-4", "", VAGUE).await.unwrap();
-    assert!(slow.decided_by.starts_with("classifier:"));
-    assert!(slow.llm_error.as_deref().unwrap().contains("did not answer"));
-    assert!(started.elapsed() < Duration::from_secs(3));
-    // Every fallback is recorded like any other decision.
-    let (_, page) = app
-        .get_json("/api/v1/activity?event_type=LeadClassified")
-        .await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 4);
-    app.shutdown().await;
-});
+        fake.set(Mode::Hang(Duration::from_secs(5)));
+        let started = std::time::Instant::now();
+        let slow = intent.classify_email("f-4", "", VAGUE).await.unwrap();
+        assert!(slow.decided_by.starts_with("classifier:"));
+        assert!(slow
+            .llm_error
+            .as_deref()
+            .unwrap()
+            .contains("did not answer"));
+        assert!(started.elapsed() < Duration::from_secs(3));
+        // Every fallback is recorded like any other decision.
+        let (_, page) = app
+            .get_json("/api/v1/activity?event_type=LeadClassified")
+            .await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 4);
+        app.shutdown().await;
+    }
+);

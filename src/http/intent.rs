@@ -175,7 +175,10 @@ async fn review_queue(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<QueuePage>, ApiError> {
-    if let Some(k) = q.keys().find(|k| !["limit", "cursor"].contains(&k.as_str())) {
+    if let Some(k) = q
+        .keys()
+        .find(|k| !["limit", "cursor"].contains(&k.as_str()))
+    {
         return Err(ApiError::bad(k.clone(), "unknown parameter"));
     }
     let limit = match q.get("limit") {

@@ -133,8 +133,8 @@ mod tests {
 
     #[test]
     fn only_a_well_formed_verdict_is_believed() {
-        let v = parse(r#"{"intent":"payment","confidence":0.8,"evidence":["UTR no","paid"]}"#)
-            .unwrap();
+        let v =
+            parse(r#"{"intent":"payment","confidence":0.8,"evidence":["UTR no","paid"]}"#).unwrap();
         assert_eq!(v.intent, Intent::Payment);
         assert_eq!(v.evidence, ["UTR no", "paid"]);
         for bad in [
@@ -152,7 +152,10 @@ mod tests {
     fn the_schema_is_strict_and_names_the_eight_labels() {
         let s = schema();
         assert_eq!(s["additionalProperties"], false);
-        assert_eq!(s["properties"]["intent"]["enum"].as_array().unwrap().len(), 8);
+        assert_eq!(
+            s["properties"]["intent"]["enum"].as_array().unwrap().len(),
+            8
+        );
         assert_eq!(s["required"].as_array().unwrap().len(), 3);
     }
 }

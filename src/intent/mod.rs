@@ -64,10 +64,7 @@ pub enum IntentError {
     #[error("the training corpus is not available: {0:#}")]
     Corpus(anyhow::Error),
     #[error("registered model {version} cannot be loaded: {source}")]
-    BadModel {
-        version: String,
-        source: ModelError,
-    },
+    BadModel { version: String, source: ModelError },
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
@@ -442,7 +439,10 @@ impl IntentConfig {
             ("intent_max_ece", s.intent_max_ece),
             ("intent_drift_override_rate", s.intent_drift_override_rate),
         ] {
-            anyhow::ensure!((0.0..=1.0).contains(&v), "{name}: {v} is not between 0 and 1");
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&v),
+                "{name}: {v} is not between 0 and 1"
+            );
         }
         anyhow::ensure!(
             s.intent_drift_psi_watch >= 0.0 && s.intent_drift_psi_alert >= s.intent_drift_psi_watch,
@@ -844,8 +844,7 @@ impl IntentService {
         after: Option<(i64, String)>,
         limit: i64,
     ) -> Result<Vec<QueueItem>, IntentError> {
-        let rows =
-            sql::review_queue(&self.db, self.config.review_threshold, after, limit).await?;
+        let rows = sql::review_queue(&self.db, self.config.review_threshold, after, limit).await?;
         rows.into_iter()
             .map(|r| {
                 Ok(QueueItem {
@@ -996,7 +995,10 @@ impl IntentService {
 
     /// Evaluate a registered model (or, without a version, the serving one)
     /// on today's held-out split.
-    pub async fn evaluate(&self, version: Option<&str>) -> Result<(String, Evaluation), IntentError> {
+    pub async fn evaluate(
+        &self,
+        version: Option<&str>,
+    ) -> Result<(String, Evaluation), IntentError> {
         let model = match version {
             Some(v) => registered(&self.db, v).await?,
             None => self.current().classifier.model().clone(),
@@ -1016,7 +1018,9 @@ impl IntentService {
             .await?
             .ok_or(IntentError::NotFound)?;
         if row.state == "promoted" {
-            return Err(IntentError::Conflict(format!("{version} is already serving")));
+            return Err(IntentError::Conflict(format!(
+                "{version} is already serving"
+            )));
         }
         let candidate = registered(&self.db, version).await?;
         let (incumbent_version, incumbent) = self.promoted_model().await?;
@@ -1197,8 +1201,10 @@ impl IntentService {
                 view.reasons
                     .push(format!("{name} PSI {v:.4} is above {}", t.alert));
             } else if v > t.watch {
-                view.reasons
-                    .push(format!("{name} PSI {v:.4} is above the watch level {}", t.watch));
+                view.reasons.push(format!(
+                    "{name} PSI {v:.4} is above the watch level {}",
+                    t.watch
+                ));
             }
         }
         if override_rate > self.config.override_alert {

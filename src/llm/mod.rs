@@ -294,7 +294,8 @@ fn endpoint(config: &LlmConfig) -> Result<url::Url, LlmError> {
     };
     let mut url = url::Url::parse(&joined).map_err(|e| LlmError::Config(e.to_string()))?;
     if let Provider::Azure { api_version } = &config.provider {
-        url.query_pairs_mut().append_pair("api-version", api_version);
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version);
     }
     Ok(url)
 }
@@ -344,7 +345,10 @@ fn parse_answer(bytes: &[u8], requested: &str) -> Result<(String, String), LlmEr
         .content
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| LlmError::Malformed("empty answer".into()))?;
-    Ok((content, answer.model.unwrap_or_else(|| requested.to_owned())))
+    Ok((
+        content,
+        answer.model.unwrap_or_else(|| requested.to_owned()),
+    ))
 }
 
 /// The `error.message` of an OpenAI-style error body, else its start.
@@ -385,7 +389,10 @@ mod tests {
             "http://127.0.0.1:11434/v1/chat/completions"
         );
         assert_eq!(
-            e("https://api.openai.com/v1/chat/completions", Provider::OpenAi),
+            e(
+                "https://api.openai.com/v1/chat/completions",
+                Provider::OpenAi
+            ),
             "https://api.openai.com/v1/chat/completions"
         );
         let azure = Provider::Azure {
@@ -409,7 +416,10 @@ mod tests {
             Err(LlmError::Refused(_))
         ));
         let cut = br#"{"choices":[{"message":{"content":"{\"a"},"finish_reason":"length"}]}"#;
-        assert!(matches!(parse_answer(cut, "x"), Err(LlmError::Malformed(_))));
+        assert!(matches!(
+            parse_answer(cut, "x"),
+            Err(LlmError::Malformed(_))
+        ));
         for garbage in [&b"<html>"[..], b"{}", br#"{"choices":[]}"#] {
             assert!(matches!(
                 parse_answer(garbage, "x"),

@@ -111,7 +111,8 @@ pub async fn set_state(
     state: &str,
     promoted_at: Option<i64>,
 ) -> Result<(), StoreError> {
-    let n = on_tx!(tx, |c| sqlx::query(
+    let n = on_tx!(tx, |c| {
+        sqlx::query(
         "update intent_models set state = $2, promoted_at = coalesce($3, promoted_at) where version = $1"
     )
     .bind(version)
@@ -120,7 +121,8 @@ pub async fn set_state(
     .execute(c)
     .await
     .map_err(refused)?
-    .rows_affected());
+    .rows_affected()
+    });
     if n == 0 {
         return Err(StoreError::NotFound);
     }
@@ -144,7 +146,8 @@ pub async fn record_promotion(
     at: i64,
 ) -> Result<(), StoreError> {
     check_text(actor_id)?;
-    on_tx!(tx, |c| sqlx::query(
+    on_tx!(tx, |c| {
+        sqlx::query(
         "insert into intent_model_promotions (action, version, actor_id, at) values ($1, $2, $3, $4)"
     )
     .bind(action)
@@ -154,7 +157,8 @@ pub async fn record_promotion(
     .execute(c)
     .await
     .map_err(refused)
-    .map(|_| ())?);
+    .map(|_| ())?
+    });
     Ok(())
 }
 

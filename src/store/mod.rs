@@ -8,9 +8,9 @@ pub mod backup;
 pub mod crm;
 pub mod dashboard;
 pub mod emails;
+pub mod intent;
 pub mod jobs;
 pub mod privacy;
-pub mod intent;
 pub mod tally;
 pub mod users;
 

@@ -94,8 +94,10 @@ fn bench(c: &mut Criterion) {
     // (the corpus, training) takes memory of its own.
     let before = rss_kib();
     let shipped = Model::from_bytes(
-        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/models/intent-default.bin.gz"))
-            .expect("shipped model"),
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/models/intent-default.bin.gz"),
+        )
+        .expect("shipped model"),
     )
     .expect("load");
     let loaded = Classifier::new(shipped, &catalog());

@@ -138,7 +138,11 @@ impl Prepared {
     /// character n-grams (all of one word's together).
     pub fn visit<'a>(&'a self, mut f: impl FnMut(u64, bool, Phrase<'a>)) {
         for w in words(&self.subject) {
-            f(fnv(fnv(SUBJECT, w.as_bytes()), b""), true, Phrase::Subject(w));
+            f(
+                fnv(fnv(SUBJECT, w.as_bytes()), b""),
+                true,
+                Phrase::Subject(w),
+            );
         }
         let mut prev: Option<&str> = None;
         for w in words(&self.body) {

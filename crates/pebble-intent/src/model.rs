@@ -260,7 +260,10 @@ impl Model {
     }
 
     fn predict_vector(&self, v: &Vector) -> Prediction {
-        let probabilities = softmax(&logits(&self.bias, v, |b| self.row(b)), self.meta.temperature);
+        let probabilities = softmax(
+            &logits(&self.bias, v, |b| self.row(b)),
+            self.meta.temperature,
+        );
         let best = (0..K)
             .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
             .unwrap_or(K - 1);

@@ -38,18 +38,27 @@ fn root() -> &'static Path {
 fn product_extraction_on_the_labelled_set_clears_its_floor() {
     let catalog =
         parse_catalog(&std::fs::read(root().join("data/demo/catalog.json")).unwrap()).unwrap();
-    let model =
-        Model::from_bytes(&std::fs::read(root().join("data/models/intent-default.bin.gz")).unwrap())
-            .unwrap();
+    let model = Model::from_bytes(
+        &std::fs::read(root().join("data/models/intent-default.bin.gz")).unwrap(),
+    )
+    .unwrap();
     let classifier = Classifier::new(model, &catalog);
     let text = std::fs::read_to_string(root().join("data/products/labelled.jsonl")).unwrap();
     let (mut tp, mut fp, mut fn_, mut qty_right) = (0usize, 0usize, 0usize, 0usize);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let l: Labelled = serde_json::from_str(line).expect("labelled line");
-        let found = classifier.classify(&l.subject, &l.body, 2026).entities.products;
+        let found = classifier
+            .classify(&l.subject, &l.body, 2026)
+            .entities
+            .products;
         for f in &found {
             // Never a SKU outside the catalogue.
-            assert!(catalog.iter().any(|c| c.sku == f.sku), "{}: {}", l.id, f.sku);
+            assert!(
+                catalog.iter().any(|c| c.sku == f.sku),
+                "{}: {}",
+                l.id,
+                f.sku
+            );
             match l.products.iter().find(|e| e.sku == f.sku) {
                 Some(e) => {
                     tp += 1;

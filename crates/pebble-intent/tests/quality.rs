@@ -47,7 +47,8 @@ fn the_model_trained_on_the_corpus_clears_the_held_out_floor_and_is_the_shipped_
     assert!(e.ece <= ECE_CEILING, "ECE {} > {ECE_CEILING}", e.ece);
     assert_eq!(e, model.evaluate(&Model::test_split(&all)));
 
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/models/intent-default.bin.gz");
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/models/intent-default.bin.gz");
     let shipped = Model::from_bytes(&std::fs::read(file).expect("shipped model")).expect("load");
     assert_eq!(shipped.meta.version, model.meta.version);
     // Compared as read back from a file: the metadata's floats pass through JSON.
