@@ -92,16 +92,25 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
             .check_stream(&mb.stream)
             .with_context(|| format!("mailbox {:?}", mb.name))?;
     }
-    let pipeline = Arc::new(Pipeline::new(
-        db.clone(),
-        clock.clone(),
-        metrics.clone(),
-        Policy {
-            max_attempts: settings.pipeline_max_attempts.max(1),
-            retry_base: Duration::from_millis(settings.pipeline_retry_base_ms),
-            lease: Duration::from_secs(settings.pipeline_lease_secs.max(1)),
-        },
-    ));
+    let pipeline = Arc::new(
+        Pipeline::new(
+            db.clone(),
+            clock.clone(),
+            metrics.clone(),
+            Policy {
+                max_attempts: settings.pipeline_max_attempts.max(1),
+                retry_base: Duration::from_millis(settings.pipeline_retry_base_ms),
+                lease: Duration::from_secs(settings.pipeline_lease_secs.max(1)),
+            },
+        )
+        .with_handler(
+            "classify",
+            Arc::new(crate::intent::step::ClassifyStep::new(
+                db.clone(),
+                intent.clone(),
+            )),
+        ),
+    );
     let settings = Arc::new(settings.clone());
     let backups = Arc::new(crate::backup::Backups::new(
         settings.clone(),

@@ -423,3 +423,63 @@ story!(
         app.shutdown().await;
     }
 );
+
+story!(
+    an_imported_email_is_classified_by_the_pipeline,
+    |backend| async move {
+        // No background workers: the test drains the queue itself.
+        let Some(app) = common::spawn_app_with(backend, |s| s.pipeline_workers = 0).await else {
+            return;
+        };
+        let ops = app.token(Role::Ops).await;
+        let raw = format!(
+            "Message-ID: <inq-1@acme.co.in>\r\nFrom: Ravi <ravi@acme.co.in>\r\nTo: sales@pebble.test\r\n\
+             Subject: {}\r\nDate: Tue, 2 Apr 2024 10:00:00 +0530\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
+            INQUIRY.0, INQUIRY.1
+        );
+        let r = app
+            .client
+            .post(app.url("/api/v1/emails?stream=sales"))
+            .bearer_auth(&ops)
+            .header("content-type", "message/rfc822")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let stored: Value = r.json().await.unwrap();
+        let email_id = stored["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/classifications/{email_id}");
+        assert_eq!(
+            app.get_json(&path).await.0,
+            404,
+            "nothing is decided before the pipeline runs"
+        );
+
+        let ran = app.state.pipeline.drain(10).await.unwrap();
+        let steps: Vec<(&str, &str)> = ran.iter().map(|r| (r.step.as_str(), r.outcome)).collect();
+        assert_eq!(
+            steps,
+            [
+                ("classify", "ok"),
+                ("extract", "ok"),
+                ("link", "ok"),
+                ("enrich", "ok"),
+                ("draft", "ok")
+            ]
+        );
+
+        let (status, decision) = app.get_json(&path).await;
+        assert_eq!(status, 200, "{decision}");
+        assert_eq!(decision["intent"], "product_inquiry");
+        assert_eq!(decision["is_lead"], true);
+        assert!(decision["decided_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("classifier:intent-"));
+        let recorded = events(&app, "event_type=LeadClassified").await;
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(recorded[0]["entity_id"], email_id);
+    }
+);

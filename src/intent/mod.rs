@@ -17,6 +17,7 @@
 
 pub mod llm;
 pub mod offline;
+pub mod step;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
