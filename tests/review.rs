@@ -32,6 +32,34 @@ async fn events(app: &common::TestApp, query: &str) -> Vec<Value> {
     page["items"].as_array().unwrap().clone()
 }
 
+/// Post one plain-text message from ravi@acme.co.in to the sales stream, as
+/// a mail client or the IMAP fetcher would hand it over; returns its id.
+async fn import(
+    app: &common::TestApp,
+    token: &str,
+    message_id: &str,
+    subject: &str,
+    body: &str,
+) -> String {
+    let raw = format!(
+        "Message-ID: <{message_id}>\r\nFrom: Ravi <ravi@acme.co.in>\r\nTo: sales@pebble.test\r\n\
+         Subject: {subject}\r\nDate: Tue, 2 Apr 2024 10:00:00 +0530\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    );
+    let r = app
+        .client
+        .post(app.url("/api/v1/emails?stream=sales"))
+        .bearer_auth(token)
+        .header("content-type", "message/rfc822")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let stored: Value = r.json().await.unwrap();
+    stored["id"].as_str().unwrap().to_owned()
+}
+
 story!(
     a_classified_email_is_recorded_once_with_its_provenance,
     |backend| async move {
@@ -432,24 +460,7 @@ story!(
             return;
         };
         let ops = app.token(Role::Ops).await;
-        let raw = format!(
-            "Message-ID: <inq-1@acme.co.in>\r\nFrom: Ravi <ravi@acme.co.in>\r\nTo: sales@pebble.test\r\n\
-             Subject: {}\r\nDate: Tue, 2 Apr 2024 10:00:00 +0530\r\n\
-             Content-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
-            INQUIRY.0, INQUIRY.1
-        );
-        let r = app
-            .client
-            .post(app.url("/api/v1/emails?stream=sales"))
-            .bearer_auth(&ops)
-            .header("content-type", "message/rfc822")
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        let stored: Value = r.json().await.unwrap();
-        let email_id = stored["id"].as_str().unwrap().to_owned();
+        let email_id = import(&app, &ops, "inq-1@acme.co.in", INQUIRY.0, INQUIRY.1).await;
         let path = format!("/api/v1/classifications/{email_id}");
         assert_eq!(
             app.get_json(&path).await.0,
@@ -481,5 +492,67 @@ story!(
         let recorded = events(&app, "event_type=LeadClassified").await;
         assert_eq!(recorded.len(), 1);
         assert_eq!(recorded[0]["entity_id"], email_id);
+    }
+);
+
+story!(
+    erasing_the_sender_scrubs_the_text_the_decision_kept,
+    |backend| async move {
+        let Some(app) = common::spawn_app_with(backend, |s| s.pipeline_workers = 0).await else {
+            return;
+        };
+        let (ops, admin) = (app.token(Role::Ops).await, app.admin().await);
+        let body = format!("{} Call Ravi on +91 98200 12345.", INQUIRY.1);
+        let email_id = import(&app, &ops, "inq-2@acme.co.in", INQUIRY.0, &body).await;
+        app.state.pipeline.drain(10).await.unwrap();
+        let path = format!("/api/v1/classifications/{email_id}");
+        let (_, before) = app.get_json(&path).await;
+        assert_eq!(before["entities"]["phone"], json!(["+919820012345"]));
+        let sales = app.token(Role::Sales).await;
+        let (status, _) = app
+            .post_json(&sales, &format!("{path}/confirm"), Value::Null)
+            .await;
+        assert_eq!(status, 200);
+
+        let (status, _) = app
+            .post_json(
+                &ops,
+                "/api/v1/dsr/erasure",
+                json!({"email": "ravi@acme.co.in", "reason": "asked to be forgotten"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (_, requests) = app.get_json("/api/v1/dsr/erasure").await;
+        let approve = format!(
+            "/api/v1/dsr/erasure/{}/approve",
+            requests[0]["id"].as_str().unwrap()
+        );
+        let (status, report) = app.post_json(&admin, &approve, json!({})).await;
+        assert_eq!(status, 200, "{report}");
+
+        let (status, after) = app.get_json(&path).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            after["intent"], before["intent"],
+            "the label stays for drift"
+        );
+        assert_eq!(after["evidence"], json!([]));
+        assert_eq!(after["entities"]["phone"], json!([]));
+        assert!(!after.to_string().contains("98200"), "{after}");
+        let stored = pebble::store::intent::decision(&app.state.db, &email_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stored.subject.as_str(), stored.body.as_str()),
+            ("(erased)", "")
+        );
+        assert!(
+            pebble::store::intent::corrections(&app.state.db)
+                .await
+                .unwrap()
+                .is_empty(),
+            "an erased email is not trained on"
+        );
     }
 );

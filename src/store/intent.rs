@@ -335,11 +335,14 @@ pub async fn overrides(db: &Db, email_id: &str) -> Result<Vec<OverrideRow>, Stor
 }
 
 /// A decision a person reviewed, as training data: (email_id, subject,
-/// body, label), in email-id order.
+/// body, label), in email-id order. Decisions on erased emails are left out:
+/// their text is gone, and a label on a placeholder teaches nothing.
 pub async fn corrections(db: &Db) -> Result<Vec<(String, String, String, String)>, StoreError> {
     on_db!(db, |p| Ok(sqlx::query_as(
-        "select email_id, subject, body, intent from classifications \
-         where reviewed_at is not null order by email_id"
+        "select c.email_id, c.subject, c.body, c.intent from classifications c \
+         where c.reviewed_at is not null and not exists \
+         (select 1 from emails e where e.id = c.email_id and e.erased_at is not null) \
+         order by c.email_id"
     )
     .fetch_all(p)
     .await?))
