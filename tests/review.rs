@@ -513,6 +513,7 @@ story!(
             .post_json(&sales, &format!("{path}/confirm"), Value::Null)
             .await;
         assert_eq!(status, 200);
+        let unread = import(&app, &ops, "inq-3@acme.co.in", "Re: rate", &body).await;
 
         let (status, _) = app
             .post_json(
@@ -554,5 +555,14 @@ story!(
                 .is_empty(),
             "an erased email is not trained on"
         );
+
+        // Mail erased before its turn in the queue is passed on undecided.
+        let ran = app.state.pipeline.drain(10).await.unwrap();
+        assert!(ran.iter().all(|r| r.outcome == "ok"), "{ran:?}");
+        assert_eq!(ran.len(), 5);
+        let (status, _) = app
+            .get_json(&format!("/api/v1/classifications/{unread}"))
+            .await;
+        assert_eq!(status, 404);
     }
 );

@@ -39,7 +39,7 @@ impl From<IntentError> for ApiError {
     fn from(e: IntentError) -> Self {
         match e {
             IntentError::BadInput { field, detail } => ApiError::bad(field, detail),
-            IntentError::NotFound => ApiError::NotFound,
+            IntentError::NotFound | IntentError::Erased => ApiError::NotFound,
             IntentError::Conflict(m) => ApiError::Conflict(m),
             IntentError::Worse(m) => ApiError::Conflict(format!("not promoted: {m}")),
             IntentError::Busy => ApiError::Conflict(e.to_string()),

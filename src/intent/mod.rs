@@ -55,6 +55,9 @@ pub enum IntentError {
     BadInput { field: String, detail: String },
     #[error("not found")]
     NotFound,
+    /// The email was erased: there is no text left to decide on.
+    #[error("the email was erased")]
+    Erased,
     #[error("{0}")]
     Conflict(String),
     /// A candidate that does worse than the serving model on the held-out split.
@@ -684,6 +687,12 @@ impl IntentService {
                 return existing.try_into();
             }
             Err(e) => return Err(e.into()),
+        }
+        // Checked after the insert, in its transaction: an erasure of this
+        // email either committed before (the decision is dropped) or runs
+        // after and scrubs it.
+        if sql::email_erased(&mut tx, email_id).await? {
+            return Err(IntentError::Erased);
         }
         self.audit.append(&mut tx, &[event]).await?;
         self.audit.commit(tx).await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_trait::async_trait;
 
-use super::IntentService;
+use super::{IntentError, IntentService};
 use crate::pipeline::{StepDone, StepHandler};
 use crate::store::{emails, Db};
 
@@ -30,17 +30,18 @@ impl StepHandler for ClassifyStep {
             .await
             .context("reading the email")?
             .with_context(|| format!("email {email_id} is not stored"))?;
-        // An erased email's text is gone; a decision on the placeholder
-        // would be noise in the review queue and in drift.
-        if email.erased_at.is_some() {
-            return Ok(StepDone {
-                note: Some("erased before it was classified".into()),
-            });
-        }
-        self.intent
+        match self
+            .intent
             .classify_email(&email.id, &email.subject, &email.body_text)
             .await
-            .context("classifying the email")?;
-        Ok(StepDone { note: None })
+        {
+            Ok(_) => Ok(StepDone { note: None }),
+            // An erased email's text is gone; a decision on the placeholder
+            // would be noise in the review queue and in drift.
+            Err(IntentError::Erased) => Ok(StepDone {
+                note: Some("erased before it was classified".into()),
+            }),
+            Err(e) => Err(anyhow::Error::new(e).context("classifying the email")),
+        }
     }
 }

@@ -224,6 +224,28 @@ pub async fn insert_decision(tx: &mut Tx, d: &DecisionRow) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Whether `email_id` names an erased email. On PostgreSQL the email's row
+/// is locked until the transaction ends: an erasure (which updates that row
+/// first) then runs wholly before or wholly after the caller's transaction.
+/// SQLite has one writer at a time, which orders them already.
+pub async fn email_erased(tx: &mut Tx, email_id: &str) -> Result<bool, StoreError> {
+    let row: Option<(Option<i64>,)> = match tx {
+        Tx::Sqlite(t) => {
+            sqlx::query_as("select erased_at from emails where id = $1")
+                .bind(email_id)
+                .fetch_optional(&mut **t)
+                .await?
+        }
+        Tx::Postgres(t) => {
+            sqlx::query_as("select erased_at from emails where id = $1 for update")
+                .bind(email_id)
+                .fetch_optional(&mut **t)
+                .await?
+        }
+    };
+    Ok(matches!(row, Some((Some(_),))))
+}
+
 pub async fn decision(db: &Db, email_id: &str) -> Result<Option<DecisionRow>, StoreError> {
     on_db!(db, |p| Ok(sqlx::query_as(
         "select * from classifications where email_id = $1"
