@@ -344,36 +344,71 @@ pub struct TallySimArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ModelAction {
-    /// Train on the corpus, print the held-out evaluation and write the model.
+    /// Train on the corpus and every reviewed decision (overrides and
+    /// confirmations), register the result as a candidate and compare it with
+    /// the serving model. With --out: train on the corpus alone and write a
+    /// model file, without a database (how the shipped model is made).
     Train {
-        /// Directory of labelled `*.jsonl` files.
-        #[arg(long, default_value = crate::intent::DEFAULT_DATA)]
-        data: PathBuf,
-        #[arg(long, default_value = crate::intent::DEFAULT_MODEL_PATH)]
-        out: PathBuf,
+        /// Directory of labelled `*.jsonl` files (default: the intent_corpus_dir setting; data/intents with --out).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Write the model here instead of registering it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Promote the new model at once if it is not worse than the serving one.
+        #[arg(long, conflicts_with = "out")]
+        promote: bool,
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate a model (default: the embedded one) on the held-out test split.
+    /// Evaluate a model on the held-out split: the serving one, a registered
+    /// version, or a model file.
     Eval {
-        #[arg(long, default_value = crate::intent::DEFAULT_DATA)]
-        data: PathBuf,
-        /// A model file; without it, the embedded default model.
+        /// Directory of labelled `*.jsonl` files (default: the intent_corpus_dir setting).
         #[arg(long)]
+        data: Option<PathBuf>,
+        /// A model file (no database needed).
+        #[arg(long, conflicts_with = "version")]
         model: Option<PathBuf>,
+        /// A registered model version.
+        #[arg(long)]
+        version: Option<String>,
         #[arg(long)]
         json: bool,
     },
-    /// Population stability of the model's decisions on an mbox against its
-    /// decisions on the held-out split; prints a JSON report, exit 1 on alert.
+    /// The registry: every model with its held-out figures, and which serves.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a registered model the serving one, if it is not worse than the
+    /// serving model on the held-out split.
+    Promote {
+        version: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Return to the model that served before the current one.
+    Rollback {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drift of the serving model's recent decisions from its held-out
+    /// baseline (PSI of confidence and labels) and the override rate; with
+    /// --mbox, of a model's decisions on that mail instead (no database).
+    /// Exit 1 on alert.
     Drift {
-        /// Recent mail to compare.
+        /// Mail to compare instead of the recorded decisions.
         #[arg(long)]
-        mbox: PathBuf,
-        #[arg(long, default_value = crate::intent::DEFAULT_DATA)]
-        data: PathBuf,
-        #[arg(long)]
+        mbox: Option<PathBuf>,
+        /// With --mbox: the corpus, for a model file without a recorded baseline.
+        #[arg(long, requires = "mbox")]
+        data: Option<PathBuf>,
+        /// With --mbox: a model file (default: the shipped model).
+        #[arg(long, requires = "mbox")]
         model: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -382,12 +417,18 @@ pub struct ClassifyArgs {
     /// Read an mbox file instead of one message on stdin.
     #[arg(long)]
     mbox: Option<PathBuf>,
-    /// Catalog JSON (array of {sku, tally_name, aliases, unit, rate_inr, closing_qty, group}).
+    /// Catalog JSON (array of {sku, tally_name, aliases, unit, rate_inr, closing_qty, group});
+    /// without it, the synced Tally catalogue in the database.
     #[arg(long)]
     catalog: Option<PathBuf>,
-    /// A model file; without it, the embedded default model.
+    /// A model file; without it, the serving model (the registry's promoted
+    /// one, else the shipped one).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Use neither the database nor a catalogue: the shipped model (or
+    /// --model) and --catalog only.
+    #[arg(long)]
+    offline: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -559,45 +600,238 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report { action } => report(action).await,
         Command::Dsr { action } => dsr(action).await,
         Command::Validate { kind, values, json } => validate(kind, values, json),
-        Command::Model { action } => {
-            match action {
-                ModelAction::Train { data, out, json } => crate::intent::train(&data, &out, json)?,
-                ModelAction::Eval { data, model, json } => {
-                    crate::intent::eval(&data, model.as_deref(), json)?
-                }
-                ModelAction::Drift { mbox, data, model } => {
-                    let raw = std::fs::read(&mbox)
-                        .with_context(|| format!("reading {}", mbox.display()))?;
-                    if !crate::intent::drift(&raw, &data, model.as_deref())? {
-                        return Ok(ExitCode::FAILURE);
-                    }
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Classify(args) => {
-            let input = match &args.mbox {
-                Some(path) => {
-                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
-                }
-                None => {
-                    let mut buf = Vec::new();
-                    std::io::stdin().read_to_end(&mut buf)?;
-                    buf
-                }
-            };
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            crate::intent::classify(
-                &input,
-                args.mbox.is_some(),
-                args.model.as_deref(),
-                args.catalog.as_deref(),
-                &mut out,
-            )?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Model { action } => model(action).await,
+        Command::Classify(args) => classify(args).await,
     }
+}
+
+async fn model(action: ModelAction) -> anyhow::Result<ExitCode> {
+    use crate::intent::offline;
+    // The commands that work on files alone.
+    match &action {
+        ModelAction::Train {
+            data,
+            out: Some(out),
+            json,
+            ..
+        } => {
+            let data = data
+                .clone()
+                .unwrap_or_else(|| crate::intent::DEFAULT_DATA.into());
+            offline::train_to_file(&data, out, *json)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        ModelAction::Eval {
+            data,
+            model: Some(file),
+            json,
+            ..
+        } => {
+            let data = data
+                .clone()
+                .unwrap_or_else(|| crate::intent::DEFAULT_DATA.into());
+            let (version, e) = offline::eval_file(&data, file)?;
+            show(
+                *json,
+                &e,
+                format!("model {version} on the held-out split\n{}", e.render()),
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        ModelAction::Drift {
+            mbox: Some(mbox),
+            data,
+            model,
+            json,
+        } => {
+            let settings = Settings::load()?;
+            let raw = std::fs::read(mbox).with_context(|| format!("reading {}", mbox.display()))?;
+            let data = data
+                .clone()
+                .unwrap_or_else(|| settings.intent_corpus_dir.clone());
+            let thresholds = pebble_intent::drift::Thresholds {
+                watch: settings.intent_drift_psi_watch,
+                alert: settings.intent_drift_psi_alert,
+            };
+            let report = offline::drift_mbox(&raw, &data, model.as_deref(), thresholds)?;
+            show(
+                *json,
+                &report,
+                format!(
+                    "{:?}: confidence PSI {:.4}, label PSI {:.4} over {} messages",
+                    report.status, report.confidence_psi, report.label_psi, report.recent.n
+                )
+                .to_lowercase(),
+            )?;
+            return Ok(if report.status == pebble_intent::drift::Status::Alert {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        _ => {}
+    }
+    let mut settings = Settings::load()?;
+    if let ModelAction::Train { data: Some(d), .. } | ModelAction::Eval { data: Some(d), .. } =
+        &action
+    {
+        settings.intent_corpus_dir = d.clone();
+    }
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    let intent = &state.intent;
+    let actor = Actor::system("cli");
+    let code = match action {
+        ModelAction::Train { promote, json, .. } => {
+            let t = intent.train(actor.clone()).await?;
+            let c = &t.comparison;
+            show(
+                json,
+                &t,
+                format!(
+                    "{} {} in {} ms on {} corpus examples and {} corrections (snapshot {})\n\
+                     held-out ({} examples): macro-F1 {:.4}, ECE {:.4}; serving {}: macro-F1 {:.4}, ECE {:.4} -> {}\n\n{}",
+                    if t.new { "registered candidate" } else { "already registered:" },
+                    t.model.version,
+                    t.training_ms,
+                    t.model.corpus_examples,
+                    t.model.correction_examples,
+                    t.model.training_snapshot,
+                    c.held_out,
+                    c.candidate.macro_f1,
+                    c.candidate.ece,
+                    c.serving.version,
+                    c.serving.macro_f1,
+                    c.serving.ece,
+                    match &c.reason {
+                        None => "not worse".to_owned(),
+                        Some(r) => format!("worse: {r}"),
+                    },
+                    t.model.evaluation.render()
+                ),
+            )?;
+            if promote && t.model.state != "promoted" {
+                let p = intent.promote(actor, &t.model.version).await?;
+                show(
+                    json,
+                    &p,
+                    format!(
+                        "promoted {} (was {})",
+                        p.serving.version, p.previous_version
+                    ),
+                )?;
+            }
+            ExitCode::SUCCESS
+        }
+        ModelAction::Eval { version, json, .. } => {
+            let (v, e) = intent.evaluate(version.as_deref()).await?;
+            show(
+                json,
+                &e,
+                format!("model {v} on the held-out split\n{}", e.render()),
+            )?;
+            ExitCode::SUCCESS
+        }
+        ModelAction::List { json } => {
+            let r = intent.registry().await?;
+            let mut text = format!(
+                "serving: {} ({}; {} catalogue items)\n",
+                r.serving.version, r.serving.source, r.serving.catalog_items
+            );
+            for m in &r.models {
+                text.push_str(&format!(
+                    "{}\t{}\t{}\tmacro-F1 {:.4}\tECE {:.4}\t{} + {} corrections\t{}\n",
+                    m.version,
+                    m.state,
+                    pebble_core::audit::canonical_time(m.created_at),
+                    m.macro_f1,
+                    m.ece,
+                    m.corpus_examples,
+                    m.correction_examples,
+                    &m.training_snapshot[..m.training_snapshot.len().min(12)],
+                ));
+            }
+            show(json, &r, text.trim_end().to_owned())?;
+            ExitCode::SUCCESS
+        }
+        ModelAction::Promote { version, json } => {
+            let p = intent.promote(actor, &version).await?;
+            let c = p.comparison.as_ref();
+            show(
+                json,
+                &p,
+                format!(
+                    "promoted {} (was {}); held-out macro-F1 {:.4} vs {:.4}",
+                    p.serving.version,
+                    p.previous_version,
+                    c.map(|c| c.candidate.macro_f1).unwrap_or_default(),
+                    c.map(|c| c.serving.macro_f1).unwrap_or_default(),
+                ),
+            )?;
+            ExitCode::SUCCESS
+        }
+        ModelAction::Rollback { json } => {
+            let p = intent.rollback(actor).await?;
+            show(
+                json,
+                &p,
+                format!(
+                    "rolled back from {} to {} ({})",
+                    p.previous_version, p.serving.version, p.serving.source
+                ),
+            )?;
+            ExitCode::SUCCESS
+        }
+        ModelAction::Drift { json, .. } => {
+            let view = intent.drift().await?;
+            show(json, &view, view.render().trim_end().to_owned())?;
+            if view.status == "alert" {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    };
+    state.db.close().await;
+    Ok(code)
+}
+
+/// `pebble classify`: the serving model and the synced catalogue from the
+/// database unless files (or --offline) say otherwise.
+async fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
+    use crate::intent::offline;
+    let input = match &args.mbox {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf)?;
+            buf
+        }
+    };
+    let from_files = args.offline || (args.model.is_some() && args.catalog.is_some());
+    let (model, items) = if from_files {
+        let items = match &args.catalog {
+            Some(p) => offline::load_catalog(p)?,
+            None => Vec::new(),
+        };
+        (offline::load_model(args.model.as_deref())?, items)
+    } else {
+        let settings = Settings::load()?;
+        let db = startup::open_database(&settings).await?;
+        let model = match &args.model {
+            Some(p) => offline::load_model(Some(p))?,
+            None => crate::intent::serving_model(&db).await?.0,
+        };
+        let items = match &args.catalog {
+            Some(p) => offline::load_catalog(p)?,
+            None => crate::intent::catalog(&db).await?,
+        };
+        db.close().await;
+        (model, items)
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    offline::classify(&input, args.mbox.is_some(), model, &items, &mut out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Offline: needs no database and no settings.

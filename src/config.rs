@@ -155,6 +155,46 @@ pub struct Settings {
     /// The business's offset from UTC in minutes (India: 330): dashboards'
     /// days and the times the UI shows.
     pub business_utc_offset_minutes: i32,
+    // The intent model (issue 6): registry, review, drift, optional LLM.
+    /// Directory of the labelled corpus (`*.jsonl`) that training and the held-out split come from.
+    pub intent_corpus_dir: PathBuf,
+    /// Decisions below this confidence wait in the review queue.
+    pub intent_review_threshold: f64,
+    /// Below this confidence of the local model the LLM is asked (when one is configured).
+    pub intent_llm_threshold: f64,
+    /// Macro-F1 a candidate may lose against the serving model and still count as not worse.
+    pub intent_promotion_tolerance: f64,
+    /// A candidate's calibration error may exceed the serving model's only while it stays below this.
+    pub intent_max_ece: f64,
+    /// Seconds between checks for a newly promoted model or catalogue (0 = never).
+    pub intent_refresh_secs: u64,
+    /// Seconds between drift checks inside `pebble serve` (0 = never).
+    pub intent_drift_interval_secs: u64,
+    /// Newest decisions of the serving model that drift is measured on.
+    pub intent_drift_window: u32,
+    /// Fewer decisions than this in the window: too few to judge drift.
+    pub intent_drift_min_decisions: u32,
+    /// PSI above this is worth watching.
+    pub intent_drift_psi_watch: f64,
+    /// PSI above this raises DriftAlertRaised.
+    pub intent_drift_psi_alert: f64,
+    /// Share of overridden decisions in the window that raises DriftAlertRaised.
+    pub intent_drift_override_rate: f64,
+    /// OpenAI-compatible chat endpoint (empty = no LLM), e.g. `http://127.0.0.1:11434/v1`.
+    pub llm_url: String,
+    /// The model name, or for Azure OpenAI the deployment name.
+    pub llm_model: String,
+    /// API key (`PEBBLE_LLM_API_KEY`); sent as a bearer token, or as `api-key` to Azure.
+    #[serde(serialize_with = "mask")]
+    pub llm_api_key: Option<SecretString>,
+    /// `openai` (OpenAI, Ollama, vLLM, llama.cpp server) or `azure`.
+    pub llm_provider: String,
+    /// Azure OpenAI's `api-version` query parameter.
+    pub llm_azure_api_version: String,
+    /// Timeout of one LLM attempt, in milliseconds.
+    pub llm_timeout_ms: u64,
+    /// Retries of a failed LLM call (timeouts, 429, 5xx, unreadable answers).
+    pub llm_retries: u32,
 }
 
 impl Default for Settings {
@@ -225,6 +265,27 @@ impl Default for Settings {
             backup_scratch_url: None,
             web_cookie_secure: false,
             business_utc_offset_minutes: 330,
+
+            // The intent model (issue 6).
+            intent_corpus_dir: PathBuf::from("data/intents"),
+            intent_review_threshold: 0.6,
+            intent_llm_threshold: 0.6,
+            intent_promotion_tolerance: 0.0,
+            intent_max_ece: 0.05,
+            intent_refresh_secs: 30,
+            intent_drift_interval_secs: 3600,
+            intent_drift_window: 500,
+            intent_drift_min_decisions: 100,
+            intent_drift_psi_watch: 0.1,
+            intent_drift_psi_alert: 0.25,
+            intent_drift_override_rate: 0.25,
+            llm_url: String::new(),
+            llm_model: String::new(),
+            llm_api_key: None,
+            llm_provider: "openai".into(),
+            llm_azure_api_version: "2024-10-21".into(),
+            llm_timeout_ms: 10_000,
+            llm_retries: 2,
         }
     }
 }
@@ -350,6 +411,35 @@ pub const DOCUMENTATION: &[(&str, &str)] = &[
         "business_utc_offset_minutes",
         "The business's offset from UTC in minutes (India: 330), for dashboards' days and shown times.",
     ),
+    // The intent model (issue 6).
+    ("intent_corpus_dir", "Labelled corpus (*.jsonl) for training and the held-out split."),
+    ("intent_review_threshold", "Decisions below this confidence wait in the review queue."),
+    ("intent_llm_threshold", "Below this local-model confidence the LLM is asked (if configured)."),
+    (
+        "intent_promotion_tolerance",
+        "Macro-F1 a candidate may lose against the serving model and still be promoted (0 = none).",
+    ),
+    (
+        "intent_max_ece",
+        "A candidate's calibration error may exceed the serving model's only while below this.",
+    ),
+    ("intent_refresh_secs", "Seconds between checks for a newly promoted model or catalogue (0 = never)."),
+    ("intent_drift_interval_secs", "Seconds between drift checks while serving (0 = never)."),
+    ("intent_drift_window", "Newest decisions of the serving model that drift is measured on."),
+    ("intent_drift_min_decisions", "Fewer decisions than this in the window: drift is not judged."),
+    ("intent_drift_psi_watch", "Population stability index above which drift is worth watching."),
+    ("intent_drift_psi_alert", "Population stability index above which DriftAlertRaised is recorded."),
+    (
+        "intent_drift_override_rate",
+        "Share of overridden decisions in the window above which DriftAlertRaised is recorded.",
+    ),
+    ("llm_url", "OpenAI-compatible chat endpoint; empty = no LLM (e.g. http://127.0.0.1:11434/v1)."),
+    ("llm_model", "LLM model name, or the Azure OpenAI deployment name."),
+    ("llm_api_key", "LLM API key (bearer token, or api-key for Azure). Secret."),
+    ("llm_provider", "openai (OpenAI, Ollama, vLLM, llama.cpp server) or azure."),
+    ("llm_azure_api_version", "Azure OpenAI api-version query parameter."),
+    ("llm_timeout_ms", "Timeout of one LLM attempt, in milliseconds."),
+    ("llm_retries", "Retries of a failed LLM call (timeouts, 429, 5xx, unreadable answers)."),
 ];
 
 fn mask<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -483,6 +573,7 @@ mod tests {
             backup_dir: Some("x".into()),
             backup_encryption_key: Some("x".into()),
             backup_scratch_url: Some("x".into()),
+            llm_api_key: Some("x".into()),
             ..Settings::default()
         })
         .unwrap();

@@ -16,6 +16,7 @@ pub mod http;
 pub mod ingest;
 pub mod intent;
 pub mod keyfile;
+pub mod llm;
 pub use pebble_mail as mail;
 pub mod metrics;
 pub mod objects;

@@ -73,6 +73,10 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         )
         .await?,
     );
+    let intent = Arc::new(
+        crate::intent::IntentService::new(settings, db.clone(), audit.clone(), metrics.clone())
+            .await?,
+    );
     let ingest = Arc::new(Ingest::new(
         db.clone(),
         audit.clone(),
@@ -88,16 +92,25 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
             .check_stream(&mb.stream)
             .with_context(|| format!("mailbox {:?}", mb.name))?;
     }
-    let pipeline = Arc::new(Pipeline::new(
-        db.clone(),
-        clock.clone(),
-        metrics.clone(),
-        Policy {
-            max_attempts: settings.pipeline_max_attempts.max(1),
-            retry_base: Duration::from_millis(settings.pipeline_retry_base_ms),
-            lease: Duration::from_secs(settings.pipeline_lease_secs.max(1)),
-        },
-    ));
+    let pipeline = Arc::new(
+        Pipeline::new(
+            db.clone(),
+            clock.clone(),
+            metrics.clone(),
+            Policy {
+                max_attempts: settings.pipeline_max_attempts.max(1),
+                retry_base: Duration::from_millis(settings.pipeline_retry_base_ms),
+                lease: Duration::from_secs(settings.pipeline_lease_secs.max(1)),
+            },
+        )
+        .with_handler(
+            "classify",
+            Arc::new(crate::intent::step::ClassifyStep::new(
+                db.clone(),
+                intent.clone(),
+            )),
+        ),
+    );
     let settings = Arc::new(settings.clone());
     let backups = Arc::new(crate::backup::Backups::new(
         settings.clone(),
@@ -118,6 +131,7 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         ingest,
         pipeline,
         backups,
+        intent,
     })
 }
 
@@ -183,6 +197,7 @@ impl Application {
             self.state.backups.clone(),
             stop.clone(),
         ));
+        let intent = tokio::spawn(intent_worker(self.state.clone(), stop.clone()));
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -193,6 +208,7 @@ impl Application {
         let _ = tally_sync.await;
         let _ = mail.await;
         let _ = backups.await;
+        let _ = intent.await;
         self.state.db.close().await;
         a.context("API server")?;
         m.context("metrics server")?;
@@ -335,6 +351,41 @@ async fn mail(state: AppState, stop: CancellationToken) {
     }
     for t in tasks {
         let _ = t.await;
+    }
+}
+
+/// The intent model's upkeep: pick up a model promoted by another instance
+/// (and a re-synced catalogue), and check drift. Failures are logged and
+/// retried next tick.
+async fn intent_worker(state: AppState, stop: CancellationToken) {
+    let refresh_secs = state.settings.intent_refresh_secs;
+    let drift_secs = state.settings.intent_drift_interval_secs;
+    let every = |secs: u64| {
+        let period = Duration::from_secs(secs.max(1));
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    };
+    let mut refresh = every(refresh_secs);
+    let mut drift = every(drift_secs);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = refresh.tick(), if refresh_secs > 0 => {
+                match state.intent.refresh().await {
+                    Ok(true) => tracing::info!(serving = %state.intent.serving_info().version, "intent model or catalogue reloaded"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "reloading the intent model failed; the current one keeps serving"),
+                }
+            }
+            _ = drift.tick(), if drift_secs > 0 => {
+                match state.intent.check_drift().await {
+                    Ok((view, true)) => tracing::warn!(model = %view.model_version, reasons = ?view.reasons, "intent model drift alert"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "drift check failed"),
+                }
+            }
+        }
     }
 }
 

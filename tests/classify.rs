@@ -38,7 +38,7 @@ fn classify(args: &[&str], stdin: &[u8]) -> Vec<Value> {
 #[test]
 fn one_message_on_stdin_is_classified_with_products_and_identifiers() {
     let msg = b"Message-ID: <inq-1@example.in>\r\nFrom: Harpreet <h@example.in>\r\nSubject: rate chahiye\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nrate bhejo 2.5mm wire ka, 10 coil chahiye. Also 32A DP MCB 5 nos.\r\nKindly quote best price.\r\n\r\nRegards\r\nHarpreet Singh\r\nGSTIN: 27AAPFU0939F1ZV\r\nGST No. 27AAPFU0939F1ZX\r\nMob: +91 98140 22345\r\n";
-    let lines = classify(&["--catalog", CATALOG], msg);
+    let lines = classify(&["--offline", "--catalog", CATALOG], msg);
     assert_eq!(lines.len(), 1);
     let l = &lines[0];
     assert_eq!(l["message_id"], "inq-1@example.in");
@@ -85,7 +85,13 @@ fn an_mbox_yields_one_line_per_message_in_order() {
     let path = dir.path().join("in.mbox");
     std::fs::write(&path, mbox).expect("write");
     let lines = classify(
-        &["--mbox", path.to_str().expect("path"), "--catalog", CATALOG],
+        &[
+            "--offline",
+            "--mbox",
+            path.to_str().expect("path"),
+            "--catalog",
+            CATALOG,
+        ],
         b"",
     );
     let ids: Vec<&str> = lines
@@ -118,7 +124,13 @@ fn model_drift_raises_an_alert_when_every_mail_is_spam() {
     let path = dir.path().join("spam.mbox");
     std::fs::write(&path, mbox).expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_pebble"))
-        .args(["model", "drift", "--mbox", path.to_str().expect("path")])
+        .args([
+            "model",
+            "drift",
+            "--json",
+            "--mbox",
+            path.to_str().expect("path"),
+        ])
         .args([
             "--data",
             concat!(env!("CARGO_MANIFEST_DIR"), "/data/intents"),

@@ -31,6 +31,8 @@ const ADMIN_OPS: &[Role] = &[Admin, Ops];
 const CRM_WRITE: &[Role] = &[Admin, Sales];
 /// The message as received is personal data in bulk: not for Read-Only.
 const MAIL_RAW: &[Role] = &[Admin, Sales, Ops];
+/// SPEC §1: Sales (and Admin) override a classification, with a reason.
+const REVIEW: &[Role] = &[Admin, Sales];
 
 /// SPEC §1 as a table. Keep it sorted by path.
 pub const RULES: &[(&str, &str, Access)] = &[
@@ -66,6 +68,26 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/auth/logout", Access::Roles(EVERYONE)),
     ("GET", "/api/v1/auth/me", Access::Roles(EVERYONE)),
     ("POST", "/api/v1/auth/refresh", Access::Public),
+    (
+        "GET",
+        "/api/v1/classifications/review",
+        Access::Roles(EVERYONE),
+    ),
+    (
+        "GET",
+        "/api/v1/classifications/{email_id}",
+        Access::Roles(EVERYONE),
+    ),
+    (
+        "POST",
+        "/api/v1/classifications/{email_id}/confirm",
+        Access::Roles(REVIEW),
+    ),
+    (
+        "POST",
+        "/api/v1/classifications/{email_id}/override",
+        Access::Roles(REVIEW),
+    ),
     ("GET", "/api/v1/companies", Access::Roles(EVERYONE)),
     ("POST", "/api/v1/companies", Access::Roles(CRM_WRITE)),
     ("GET", "/api/v1/companies/{id}", Access::Roles(EVERYONE)),
@@ -120,6 +142,17 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/leads/{id}/stage", Access::Roles(CRM_WRITE)),
     ("GET", "/api/v1/mailboxes", Access::Roles(ADMIN_OPS)),
     ("POST", "/api/v1/mailboxes", Access::Roles(ADMIN_OPS)),
+    ("GET", "/api/v1/models", Access::Roles(EVERYONE)),
+    ("GET", "/api/v1/models/drift", Access::Roles(EVERYONE)),
+    // SPEC §1: Admin alone promotes (and so rolls back); Ops may retrain.
+    ("POST", "/api/v1/models/rollback", Access::Roles(ADMIN)),
+    ("POST", "/api/v1/models/train", Access::Roles(ADMIN_OPS)),
+    ("GET", "/api/v1/models/{version}", Access::Roles(EVERYONE)),
+    (
+        "POST",
+        "/api/v1/models/{version}/promote",
+        Access::Roles(ADMIN),
+    ),
     ("POST", "/api/v1/notes", Access::Roles(CRM_WRITE)),
     ("GET", "/api/v1/openapi.json", Access::Public),
     ("GET", "/api/v1/pipeline/jobs", Access::Roles(ADMIN_OPS)),

@@ -10,6 +10,7 @@ pub mod emails;
 pub mod error;
 pub mod guard;
 pub mod health;
+pub mod intent;
 pub mod json;
 pub mod reports;
 pub mod stock;
@@ -58,6 +59,7 @@ pub struct AppState {
     pub ingest: Arc<crate::ingest::Ingest>,
     pub pipeline: Arc<crate::pipeline::Pipeline>,
     pub backups: Arc<crate::backup::Backups>,
+    pub intent: Arc<crate::intent::IntentService>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -260,7 +262,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(stock::router())
         .merge(emails::router())
         .merge(backups::router())
-        .merge(reports::router());
+        .merge(reports::router())
+        .merge(intent::router());
     let (router, mut api) = routes.split_for_parts();
     // After the merge: derive-time modifiers run before any path exists.
     utoipa::Modify::modify(&ProblemResponses, &mut api);

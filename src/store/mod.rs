@@ -8,6 +8,7 @@ pub mod backup;
 pub mod crm;
 pub mod dashboard;
 pub mod emails;
+pub mod intent;
 pub mod jobs;
 pub mod privacy;
 pub mod tally;

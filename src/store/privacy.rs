@@ -168,6 +168,19 @@ pub async fn scrub_email(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreErr
     .await
     .map_err(refused)
     .map(|_| ())?);
+    // The classify step copied the email's text, and the phone numbers and
+    // tax ids found in it, into its decision. The label and scores stay:
+    // they say nothing about the person and drift is measured on them.
+    on_tx!(tx, |c| sqlx::query(
+        "update classifications set subject = '(erased)', body = '', evidence = '[]', \
+         entities = '{\"products\":[],\"gstin\":[],\"pan\":[],\"cin\":[],\"phone\":[]}', \
+         llm_error = null where email_id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
     Ok(())
 }
 

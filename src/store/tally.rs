@@ -148,6 +148,16 @@ pub async fn count(db: &Db) -> Result<i64, StoreError> {
     .await?))
 }
 
+/// Every cached item, by Tally name: the catalogue product extraction matches against.
+pub async fn all(db: &Db) -> Result<Vec<CachedItem>, StoreError> {
+    on_db!(db, |p| {
+        let rows = sqlx::query("select * from tally_catalog order by tally_name")
+            .fetch_all(p)
+            .await?;
+        rows.iter().map(|r| cached_from_row!(r)).collect()
+    })
+}
+
 /// The highest AlterID cached: incremental syncs ask for what changed after it.
 pub async fn max_alter_id(db: &Db) -> Result<Option<i64>, StoreError> {
     on_db!(db, |p| Ok(sqlx::query_scalar(

@@ -76,15 +76,13 @@ impl Classifier {
 
     /// `year` bounds a CIN's year of incorporation (the core reads no clock).
     pub fn classify(&self, subject: &str, body: &str, year: i32) -> Classification {
-        let prepared = Prepared::new(subject, body);
-        let prediction = self.model.predict_prepared(&prepared);
-        let evidence = self.model.explain(&prepared, &prediction, EVIDENCE);
+        let text = new_text(body);
+        let prepared = Prepared::from_new_text(subject, &text);
+        let (prediction, evidence) = self.model.decide(&prepared, EVIDENCE);
         // Products come from what the sender wrote now; when that names
         // none ("pls dispatch as per below"), from the whole mail.
-        let mut products = self
-            .products
-            .find(&format!("{subject}\n{}", new_text(body)));
-        if products.is_empty() {
+        let mut products = self.products.find(&format!("{subject}\n{text}"));
+        if products.is_empty() && text != body.trim() {
             products = self.products.find(body);
         }
         // Identifiers sit in signatures and letterheads: the whole mail.

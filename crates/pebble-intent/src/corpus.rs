@@ -85,8 +85,8 @@ fn id_hash(id: &str) -> u64 {
 
 /// SHA-256 over the examples in id order: names the training data a model
 /// was built from.
-pub fn snapshot_hash(examples: &[Example]) -> String {
-    let mut sorted: Vec<&Example> = examples.iter().collect();
+pub fn snapshot_hash<'a>(examples: impl IntoIterator<Item = &'a Example>) -> String {
+    let mut sorted: Vec<&Example> = examples.into_iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     let mut h = Sha256::new();
     for e in sorted {

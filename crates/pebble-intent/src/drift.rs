@@ -3,21 +3,36 @@
 //! (the model's decisions on its held-out split).
 //!
 //! PSI = Σ (aᵢ − eᵢ) · ln(aᵢ / eᵢ) over bins, with empty bins floored at
-//! [`FLOOR`] so one unseen label does not make it infinite. The usual reading:
-//! below 0.1 stable, 0.1–0.25 watch, above 0.25 the population has shifted.
+//! [`FLOOR`] so one unseen label does not make it infinite. The usual reading
+//! (the default [`Thresholds`]): below 0.1 stable, 0.1–0.25 watch, above 0.25
+//! the population has shifted.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Intent;
 
 /// Confidence bins of equal width.
 pub const CONFIDENCE_BINS: usize = 10;
-pub const WATCH: f64 = 0.1;
-pub const ALERT: f64 = 0.25;
 const FLOOR: f64 = 1e-4;
 
+/// PSI above `watch` is worth a look; above `alert` it raises an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub watch: f64,
+    pub alert: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            watch: 0.1,
+            alert: 0.25,
+        }
+    }
+}
+
 /// Shares per bin of a set of decisions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     pub n: usize,
     pub confidence: [f64; CONFIDENCE_BINS],
@@ -70,13 +85,13 @@ pub struct DriftReport {
     pub status: Status,
 }
 
-pub fn report(baseline: Profile, recent: Profile) -> DriftReport {
+pub fn report(baseline: Profile, recent: Profile, thresholds: Thresholds) -> DriftReport {
     let confidence_psi = psi(&baseline.confidence, &recent.confidence);
     let label_psi = psi(&baseline.labels, &recent.labels);
     let worst = confidence_psi.max(label_psi);
-    let status = if worst > ALERT {
+    let status = if worst > thresholds.alert {
         Status::Alert
-    } else if worst > WATCH {
+    } else if worst > thresholds.watch {
         Status::Watch
     } else {
         Status::Stable
@@ -97,13 +112,20 @@ mod tests {
     #[test]
     fn identical_populations_are_stable_and_a_shift_raises_an_alert() {
         let base: Vec<(Intent, f64)> = Intent::ALL.iter().map(|&i| (i, 0.95)).collect();
-        let same = report(Profile::of(&base), Profile::of(&base));
+        let t = Thresholds::default();
+        let same = report(Profile::of(&base), Profile::of(&base), t);
         assert_eq!(same.status, Status::Stable);
         assert!(same.confidence_psi.abs() < 1e-12 && same.label_psi.abs() < 1e-12);
         let shifted: Vec<(Intent, f64)> = (0..8).map(|_| (Intent::Spam, 0.45)).collect();
-        let r = report(Profile::of(&base), Profile::of(&shifted));
+        let r = report(Profile::of(&base), Profile::of(&shifted), t);
         assert_eq!(r.status, Status::Alert);
-        assert!(r.label_psi > ALERT && r.confidence_psi > ALERT);
+        assert!(r.label_psi > t.alert && r.confidence_psi > t.alert);
+        let lenient = Thresholds {
+            watch: 50.0,
+            alert: 100.0,
+        };
+        let r = report(Profile::of(&base), Profile::of(&shifted), lenient);
+        assert_eq!(r.status, Status::Stable);
         // Hand-computed: two bins of 0.5/0.5 against 0.9/0.1.
         let p = psi(&[0.5, 0.5], &[0.9, 0.1]);
         let expected = 0.4 * (0.9f64 / 0.5).ln() + (-0.4) * (0.1f64 / 0.5).ln();

@@ -16,46 +16,52 @@ use crate::prepare::{clean_subject, new_text, normalise};
 /// paragraphs carry the intent, and it bounds the cost per email.
 const MAX_TEXT: usize = 6000;
 
-/// One feature before hashing, borrowing from the prepared text.
-#[derive(Debug, Clone, Copy)]
-pub enum Feature<'a> {
-    Subject(&'a str),
-    Word(&'a str),
-    Bigram(&'a str, &'a str),
-    /// A character n-gram and the word it was taken from.
-    Chars(&'a str, &'a str),
-}
-
-impl<'a> Feature<'a> {
-    fn hash(&self) -> u64 {
-        match *self {
-            Feature::Subject(w) => fnv(fnv(SEED ^ 1, w.as_bytes()), b""),
-            Feature::Word(w) => fnv(SEED ^ 2, w.as_bytes()),
-            Feature::Bigram(a, b) => fnv(fnv(fnv(SEED ^ 3, a.as_bytes()), b" "), b.as_bytes()),
-            Feature::Chars(c, _) => fnv(SEED ^ 4, c.as_bytes()),
-        }
-    }
-
-    fn is_word(&self) -> bool {
-        !matches!(self, Feature::Chars(..))
-    }
-
-    /// The phrase a person reads as evidence: a character n-gram stands for
-    /// its word.
-    pub fn phrase(&self) -> Phrase<'a> {
-        match *self {
-            Feature::Subject(w) => Phrase::Subject(w),
-            Feature::Word(w) | Feature::Chars(_, w) => Phrase::Words(w, None),
-            Feature::Bigram(a, b) => Phrase::Words(a, Some(b)),
-        }
-    }
-}
-
 /// Evidence text, borrowed until it is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phrase<'a> {
     Subject(&'a str),
     Words(&'a str, Option<&'a str>),
+}
+
+impl Phrase<'_> {
+    /// Orders as the shown text would, without building it.
+    pub fn cmp_text(&self, other: &Phrase<'_>) -> std::cmp::Ordering {
+        self.text_bytes().cmp(other.text_bytes())
+    }
+
+    /// A 64-bit hash of the shown text: phrases with one text share it
+    /// (whether they came from a word or its character n-grams).
+    pub fn key(&self) -> u64 {
+        let mut h = SEED;
+        for b in self.text_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        finish(h)
+    }
+
+    fn text_bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let (prefix, a, sep, b): (&[u8], &str, &[u8], &str) = match self {
+            Phrase::Subject(w) => (b"subject:", w, b"", ""),
+            Phrase::Words(a, None) => (b"", a, b"", ""),
+            Phrase::Words(a, Some(b)) => (b"", a, b" ", b),
+        };
+        prefix
+            .iter()
+            .chain(a.as_bytes())
+            .chain(sep)
+            .chain(b.as_bytes())
+            .copied()
+    }
+
+    /// Evidence worth showing: not a bare number.
+    pub fn has_letters(&self) -> bool {
+        let words = match self {
+            Phrase::Subject(w) | Phrase::Words(w, None) => [*w, ""],
+            Phrase::Words(a, Some(b)) => [*a, *b],
+        };
+        words.iter().any(|w| w.chars().any(char::is_alphabetic))
+    }
 }
 
 impl std::fmt::Display for Phrase<'_> {
@@ -70,17 +76,31 @@ impl std::fmt::Display for Phrase<'_> {
 
 const SEED: u64 = 0xcbf2_9ce4_8422_2325;
 
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+fn fnv(h: u64, bytes: &[u8]) -> u64 {
+    finish(fnv_raw(h, bytes))
+}
+
+fn fnv_raw(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    // FNV's low bits mix poorly for short keys: finish with a murmur step.
+    h
+}
+
+/// FNV's low bits mix poorly for short keys: finish with a murmur step.
+fn finish(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
     h
 }
+
+/// Seeds per feature family, so that a word and a bigram never share a hash.
+const SUBJECT: u64 = SEED ^ 1;
+const WORD: u64 = SEED ^ 2;
+const BIGRAM: u64 = SEED ^ 3;
+const CHARS: u64 = SEED ^ 4;
 
 /// The text the model reads for one email: the cleaned subject and the new
 /// part of the body, normalised.
@@ -92,17 +112,19 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn new(subject: &str, body: &str) -> Self {
-        let mut text = new_text(body);
-        if text.len() > MAX_TEXT {
-            let mut cut = MAX_TEXT;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
+        Prepared::from_new_text(subject, &new_text(body))
+    }
+
+    /// From a body already cut to its new text ([`new_text`]), for callers
+    /// that need that text themselves.
+    pub fn from_new_text(subject: &str, text: &str) -> Self {
+        let mut cut = text.len().min(MAX_TEXT);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
         }
         Prepared {
             subject: normalise(clean_subject(subject)),
-            body: normalise(&text),
+            body: normalise(&text[..cut]),
         }
     }
 
@@ -111,38 +133,52 @@ impl Prepared {
         &self.body
     }
 
-    /// Calls `f` for every feature occurrence, in text order.
-    pub fn visit<'a>(&'a self, mut f: impl FnMut(Feature<'a>)) {
+    /// Calls `f(hash, is word, phrase)` for every feature occurrence: the
+    /// subject's words, the body's words and bigrams, then each body word's
+    /// character n-grams (all of one word's together).
+    pub fn visit<'a>(&'a self, mut f: impl FnMut(u64, bool, Phrase<'a>)) {
         for w in words(&self.subject) {
-            f(Feature::Subject(w));
+            f(
+                fnv(fnv(SUBJECT, w.as_bytes()), b""),
+                true,
+                Phrase::Subject(w),
+            );
         }
         let mut prev: Option<&str> = None;
         for w in words(&self.body) {
-            f(Feature::Word(w));
+            f(fnv(WORD, w.as_bytes()), true, Phrase::Words(w, None));
             if let Some(p) = prev {
-                f(Feature::Bigram(p, w));
+                let h = fnv(fnv(fnv(BIGRAM, p.as_bytes()), b" "), w.as_bytes());
+                f(h, true, Phrase::Words(p, Some(w)));
             }
             prev = Some(w);
         }
-        // Character n-grams inside each whitespace-separated word.
+        // Character n-grams inside each whitespace-separated word. The 3-,
+        // 4- and 5-gram at one position share their first bytes: hash them
+        // in one pass.
+        let mut bounds: Vec<usize> = Vec::new();
         for w in self.body.split_whitespace() {
-            let bounds: Vec<usize> = w
-                .char_indices()
-                .map(|(i, _)| i)
-                .chain(std::iter::once(w.len()))
-                .collect();
+            let phrase = Phrase::Words(w, None);
+            let bytes = w.as_bytes();
+            bounds.clear();
+            if w.is_ascii() {
+                bounds.extend(0..=bytes.len());
+            } else {
+                bounds.extend(w.char_indices().map(|(i, _)| i));
+                bounds.push(w.len());
+            }
             let chars = bounds.len() - 1;
             // A word of 1–2 characters is a feature by itself.
             if chars < 3 {
-                f(Feature::Chars(w, w));
+                f(fnv(CHARS, bytes), false, phrase);
                 continue;
             }
-            for n in 3..=5 {
-                if n > chars {
-                    break;
-                }
-                for s in 0..=chars - n {
-                    f(Feature::Chars(&w[bounds[s]..bounds[s + n]], w));
+            for s in 0..=chars - 3 {
+                let mut h = fnv_raw(CHARS, &bytes[bounds[s]..bounds[s + 3]]);
+                f(finish(h), false, phrase);
+                for n in 4..=5.min(chars - s) {
+                    h = fnv_raw(h, &bytes[bounds[s + n - 1]..bounds[s + n]]);
+                    f(finish(h), false, phrase);
                 }
             }
         }
@@ -153,6 +189,46 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
 }
+
+/// `1 + ln(count)`; most features occur once, where ln is 0.
+fn tf(count: usize) -> f32 {
+    if count == 1 {
+        1.0
+    } else {
+        1.0 + (count as f32).ln()
+    }
+}
+
+/// One feature occurrence, hashed.
+#[derive(Debug, Clone, Copy)]
+pub struct Hashed<'a> {
+    pub hash: u64,
+    pub word: bool,
+    pub phrase: Phrase<'a>,
+}
+
+/// FNV-1a for the hash maps of the hot path: their keys are short words,
+/// which SipHash (std's default, built against flooding by untrusted keys)
+/// hashes several times slower; these maps live for one email or hold the
+/// catalogue's own words.
+#[derive(Default, Clone, Copy)]
+pub struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { SEED } else { self.0 };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub type FnvBuild = std::hash::BuildHasherDefault<FnvHasher>;
 
 /// A sparse feature vector: sorted, distinct bucket indices and values.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -172,33 +248,45 @@ impl Hasher {
         1 << self.bits
     }
 
-    /// The bucket and sign of one feature.
-    pub fn bucket(&self, f: &Feature<'_>) -> (u32, f32) {
-        let h = f.hash();
+    /// The bucket and sign of a feature's hash.
+    pub fn bucket(&self, h: u64) -> (u32, f32) {
         let mask = (1u64 << self.bits) - 1;
         let sign = if h >> 63 == 1 { -1.0 } else { 1.0 };
         ((h & mask) as u32, sign)
     }
 
+    /// Every feature occurrence of `p` hashed once, with its phrase: what
+    /// both the vector and the explanation of a decision are made from.
+    pub fn hashed<'a>(&self, p: &'a Prepared) -> Vec<Hashed<'a>> {
+        let mut out = Vec::with_capacity(p.body.len() * 4 + 64);
+        p.visit(|hash, word, phrase| out.push(Hashed { hash, word, phrase }));
+        out
+    }
+
     pub fn vector(&self, p: &Prepared) -> Vector {
-        let mut raw: Vec<(u64, bool)> = Vec::with_capacity(256);
-        p.visit(|f| raw.push((f.hash(), f.is_word())));
-        raw.sort_unstable();
-        // (hash, is_word, weight) per distinct feature.
-        let mut distinct: Vec<(u64, bool, f32)> = Vec::with_capacity(raw.len());
-        for (h, w) in raw {
-            match distinct.last_mut() {
-                Some((lh, lw, c)) if *lh == h && *lw == w => *c += 1.0,
-                _ => distinct.push((h, w, 1.0)),
-            }
-        }
+        self.vector_of(&self.hashed(p))
+    }
+
+    pub fn vector_of(&self, features: &[Hashed<'_>]) -> Vector {
+        // Rotating the hash puts its bucket bits on top: one sort groups
+        // each feature's occurrences and, around them, the features that
+        // share a bucket. The lowest bit of the key (a hash bit above the
+        // bucket) carries the family instead, so that plain integers sort:
+        // two features would merge only if their other 63 bits all agreed.
+        let mut keys: Vec<u64> = features
+            .iter()
+            .map(|h| h.hash.rotate_right(self.bits) & !1 | u64::from(h.word))
+            .collect();
+        keys.sort_unstable();
+        // Weight per distinct feature: 1 + ln(count), each family scaled to
+        // length 1/√2 so words and character n-grams weigh alike.
+        let runs = || keys.chunk_by(|a, b| a == b).map(|r| (r[0], tf(r.len())));
         let (mut word_sq, mut char_sq) = (0f32, 0f32);
-        for d in &mut distinct {
-            d.2 = 1.0 + d.2.ln();
-            if d.1 {
-                word_sq += d.2 * d.2;
+        for (key, v) in runs() {
+            if key & 1 == 1 {
+                word_sq += v * v;
             } else {
-                char_sq += d.2 * d.2;
+                char_sq += v * v;
             }
         }
         let scale = |sq: f32| {
@@ -209,24 +297,23 @@ impl Hasher {
             }
         };
         let (ws, cs) = (scale(word_sq), scale(char_sq));
-        let mask = (1u64 << self.bits) - 1;
-        let mut cells: Vec<(u32, f32)> = distinct
-            .into_iter()
-            .map(|(h, w, v)| {
-                let sign = if h >> 63 == 1 { -1.0 } else { 1.0 };
-                ((h & mask) as u32, sign * v * if w { ws } else { cs })
-            })
-            .collect();
-        cells.sort_unstable_by_key(|c| c.0);
-        let mut out = Vector::default();
-        for (i, v) in cells {
-            if out.idx.last() == Some(&i) {
-                if let Some(last) = out.val.last_mut() {
-                    *last += v;
+        let shift = 64 - self.bits;
+        let mut out = Vector {
+            idx: Vec::with_capacity(keys.len()),
+            val: Vec::with_capacity(keys.len()),
+        };
+        for (key, tf) in runs() {
+            let bucket = (key >> shift) as u32;
+            let hash = key.rotate_left(self.bits);
+            let sign = if hash >> 63 == 1 { -1.0 } else { 1.0 };
+            let v = sign * tf * if key & 1 == 1 { ws } else { cs };
+            // Features that share a bucket add up.
+            match (out.idx.last(), out.val.last_mut()) {
+                (Some(&last), Some(sum)) if last == bucket => *sum += v,
+                _ => {
+                    out.idx.push(bucket);
+                    out.val.push(v);
                 }
-            } else {
-                out.idx.push(i);
-                out.val.push(v);
             }
         }
         out
@@ -265,14 +352,59 @@ mod tests {
     }
 
     #[test]
+    fn phrases_order_as_their_text() {
+        let phrases = [
+            Phrase::Subject("rate"),
+            Phrase::Words("rate", None),
+            Phrase::Words("rate", Some("bhejo")),
+            Phrase::Words("ra", Some("te")),
+            Phrase::Words("subject", None),
+        ];
+        for a in &phrases {
+            for b in &phrases {
+                assert_eq!(a.cmp_text(b), a.to_string().cmp(&b.to_string()), "{a} {b}");
+            }
+        }
+    }
+
+    #[test]
     fn hinglish_and_digits_become_features() {
         let p = Prepared::new("", "Maal KAB aayega? PO 4471");
         let mut seen = Vec::new();
-        p.visit(|f| {
-            if let Feature::Word(w) = f {
-                seen.push(w.to_string())
+        p.visit(|h, word, phrase| {
+            if let Phrase::Words(w, None) = phrase {
+                if word && h == fnv(WORD, w.as_bytes()) {
+                    seen.push(w.to_string())
+                }
             }
         });
         assert_eq!(seen, ["maal", "kab", "aayega", "po", "0000"]);
+    }
+
+    #[test]
+    fn character_ngrams_are_hashed_as_themselves() {
+        for word in ["qoutation", "ab", "chahiye", "मालभेजो", "x"] {
+            let p = Prepared::new("", word);
+            let mut got: Vec<u64> = Vec::new();
+            p.visit(|h, is_word, _| {
+                if !is_word {
+                    got.push(h)
+                }
+            });
+            let chars: Vec<char> = p.body().chars().collect();
+            let mut expected: Vec<u64> = Vec::new();
+            if chars.len() < 3 {
+                expected.push(fnv(CHARS, p.body().as_bytes()));
+            }
+            for n in 3..=5 {
+                for gram in chars.windows(n) {
+                    let g: String = gram.iter().collect();
+                    expected.push(fnv(CHARS, g.as_bytes()));
+                }
+            }
+            got.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(got, expected, "{word}");
+        }
     }
 }

@@ -1,14 +1,16 @@
 //! Multinomial logistic regression over hashed features, trained by SGD
 //! with L2, calibrated by temperature scaling, serialised compactly.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{snapshot_hash, split, Example, Part};
+use crate::drift::Profile;
 use crate::eval::{evaluate, Evaluation, Outcome};
-use crate::features::{Hasher, Phrase, Prepared, Vector};
+use crate::features::{FnvBuild, Hashed, Hasher, Phrase, Prepared, Vector};
 use crate::Intent;
 
 const K: usize = Intent::COUNT;
@@ -55,6 +57,10 @@ pub struct ModelMeta {
     pub train_examples: usize,
     /// Held-out evaluation recorded at training time.
     pub evaluation: Option<Evaluation>,
+    /// The model's own decisions on the held-out split: what drift is
+    /// measured against.
+    #[serde(default)]
+    pub baseline: Option<Profile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,8 +93,11 @@ pub struct Evidence {
 pub struct Model {
     pub meta: ModelMeta,
     hasher: Hasher,
-    /// Feature-major: the K weights of bucket `b` are `weights[b*K..b*K+K]`.
-    weights: Vec<f32>,
+    /// Feature-major: the K weights of bucket `b` are `weights[b*K..b*K+K]`,
+    /// kept as the file stores them (i16 and one scale per class): half the
+    /// memory of f32, so more of the rows an email touches stay in cache.
+    weights: Vec<i16>,
+    scales: [f32; K],
     bias: [f32; K],
 }
 
@@ -150,7 +159,11 @@ impl Model {
             let lr = config.learning_rate / (1.0 + epoch as f32 * 0.5);
             for &n in &order {
                 let (x, y) = &data[n];
-                let z = logits(&weights, &bias, x);
+                let z = logits(&bias, x, |b| {
+                    let mut w = [0f32; K];
+                    w.copy_from_slice(&weights[b * K..b * K + K]);
+                    w
+                });
                 let p = softmax(&z, 1.0);
                 let mut g = [0f32; K];
                 for k in 0..K {
@@ -167,7 +180,12 @@ impl Model {
                 }
             }
         }
-        quantize(&mut weights);
+        let scales = scales(&weights);
+        let weights = weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| quantized(*w, scales[i % K]))
+            .collect();
         let mut model = Model {
             meta: ModelMeta {
                 version: String::new(),
@@ -176,9 +194,11 @@ impl Model {
                 training_snapshot,
                 train_examples: train.len(),
                 evaluation: None,
+                baseline: None,
             },
             hasher,
             weights,
+            scales,
             bias,
         };
         model.meta.temperature = model.fit_temperature(calibration);
@@ -222,12 +242,28 @@ impl Model {
         ((a + b) / 2.0).exp() as f32
     }
 
+    /// The K weights of bucket `b`, each `q · scale` exactly as the file
+    /// holds it, so a trained model and the same model loaded from disk
+    /// decide identically.
+    #[inline]
+    fn row(&self, b: usize) -> [f32; K] {
+        let q = &self.weights[b * K..b * K + K];
+        std::array::from_fn(|k| f32::from(q[k]) * self.scales[k])
+    }
+
     fn raw_logits(&self, p: &Prepared) -> [f32; K] {
-        logits(&self.weights, &self.bias, &self.hasher.vector(p))
+        logits(&self.bias, &self.hasher.vector(p), |b| self.row(b))
     }
 
     pub fn predict_prepared(&self, p: &Prepared) -> Prediction {
-        let probabilities = softmax(&self.raw_logits(p), self.meta.temperature);
+        self.predict_vector(&self.hasher.vector(p))
+    }
+
+    fn predict_vector(&self, v: &Vector) -> Prediction {
+        let probabilities = softmax(
+            &logits(&self.bias, v, |b| self.row(b)),
+            self.meta.temperature,
+        );
         let best = (0..K)
             .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
             .unwrap_or(K - 1);
@@ -242,49 +278,79 @@ impl Model {
         self.predict_prepared(&Prepared::new(subject, body))
     }
 
-    /// The `n` phrases that most favour `prediction` over the runner-up.
-    pub fn explain(&self, p: &Prepared, prediction: &Prediction, n: usize) -> Vec<Evidence> {
+    /// The decision and the `n` phrases that most favour it over the
+    /// runner-up, from one hashing pass over the features.
+    pub fn decide(&self, p: &Prepared, n: usize) -> (Prediction, Vec<Evidence>) {
+        let features = self.hasher.hashed(p);
+        let prediction = self.predict_vector(&self.hasher.vector_of(&features));
+        let evidence = self.explain(&features, &prediction, n);
+        (prediction, evidence)
+    }
+
+    fn explain<'a>(
+        &self,
+        features: &[Hashed<'a>],
+        prediction: &Prediction,
+        n: usize,
+    ) -> Vec<Evidence> {
         let best = prediction.intent.index();
         let runner_up = (0..K)
             .filter(|&k| k != best)
             .max_by(|&a, &b| prediction.probabilities[a].total_cmp(&prediction.probabilities[b]))
             .unwrap_or(0);
-        let mut scores: Vec<(Phrase<'_>, f64)> = Vec::new();
-        let mut seen: HashMap<Phrase<'_>, usize> = HashMap::new();
-        p.visit(|f| {
-            let (b, sign) = self.hasher.bucket(&f);
-            let w = &self.weights[b as usize * K..b as usize * K + K];
+        let mut scores: Vec<(Phrase<'_>, f64)> = Vec::with_capacity(features.len() / 4);
+        // By the hash of the phrase's text: a 64-bit collision among one
+        // email's few hundred phrases is not a practical concern.
+        let mut seen: HashMap<u64, usize, FnvBuild> =
+            HashMap::with_capacity_and_hasher(features.len() / 4, FnvBuild::default());
+        let mut add = |phrase: Phrase<'a>, s: f64| match seen.entry(phrase.key()) {
+            Entry::Occupied(e) => scores[*e.get()].1 += s,
+            Entry::Vacant(e) => {
+                e.insert(scores.len());
+                scores.push((phrase, s));
+            }
+        };
+        // A word's character n-grams come one after another: sum each run
+        // before looking its phrase up.
+        let mut run: Option<(Phrase<'a>, f64)> = None;
+        for f in features {
+            let (b, sign) = self.hasher.bucket(f.hash);
+            let w = self.row(b as usize);
             let s = f64::from(sign * (w[best] - w[runner_up]));
-            let phrase = f.phrase();
-            match seen.get(&phrase) {
-                Some(&i) => scores[i].1 += s,
-                None => {
-                    seen.insert(phrase, scores.len());
-                    scores.push((phrase, s));
+            match &mut run {
+                Some((p, sum)) if *p == f.phrase => *sum += s,
+                _ => {
+                    if let Some((p, sum)) = run.replace((f.phrase, s)) {
+                        add(p, sum);
+                    }
                 }
             }
-        });
-        let mut shown: Vec<(String, f64)> = scores
+        }
+        if let Some((p, sum)) = run {
+            add(p, sum);
+        }
+        let mut shown: Vec<(Phrase<'_>, f64)> = scores
             .into_iter()
-            .filter(|(_, s)| *s > 0.0)
-            .map(|(phrase, s)| (phrase.to_string(), s))
-            .filter(|(phrase, _)| phrase.chars().any(char::is_alphabetic))
+            .filter(|(phrase, s)| *s > 0.0 && phrase.has_letters())
             .collect();
-        shown.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        shown.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp_text(&b.0)));
         shown.truncate(n);
         shown
             .into_iter()
             .map(|(phrase, s)| Evidence {
-                phrase,
+                phrase: phrase.to_string(),
                 weight: (s * 1000.0).round() / 1000.0,
             })
             .collect()
     }
 
-    /// The whole recipe: split `corpus`, train on the training part, fit the
-    /// temperature on the calibration part and record the evaluation on the
-    /// held-out test part in the model's metadata.
-    pub fn train_on_corpus(corpus: &[Example], config: TrainConfig) -> Model {
+    /// The whole recipe: split `corpus`, train on its training part plus
+    /// every one of `corrections` (people's overrides: always trained on, so
+    /// the held-out split stays the corpus's own and models stay comparable),
+    /// fit the temperature on the calibration part, and record the held-out
+    /// evaluation and decision profile in the model's metadata. The snapshot
+    /// hash covers the corpus and the corrections.
+    pub fn train_on(corpus: &[Example], corrections: &[Example], config: TrainConfig) -> Model {
         let parts = split(corpus);
         let pick = |part| -> Vec<&Example> {
             corpus
@@ -294,14 +360,30 @@ impl Model {
                 .map(|(e, _)| e)
                 .collect()
         };
+        let mut train = pick(Part::Train);
+        train.extend(corrections);
         let mut model = Model::train(
-            &pick(Part::Train),
+            &train,
             &pick(Part::Calibration),
             config,
-            snapshot_hash(corpus),
+            snapshot_hash(corpus.iter().chain(corrections)),
         );
-        model.meta.evaluation = Some(model.evaluate(&pick(Part::Test)));
+        let test = pick(Part::Test);
+        model.meta.evaluation = Some(model.evaluate(&test));
+        model.meta.baseline = Some(model.profile(&test));
         model
+    }
+
+    /// The distribution of this model's decisions on `examples`.
+    pub fn profile(&self, examples: &[&Example]) -> Profile {
+        let decisions: Vec<(Intent, f64)> = examples
+            .iter()
+            .map(|e| {
+                let p = self.predict(&e.subject, &e.body);
+                (p.intent, p.confidence)
+            })
+            .collect();
+        Profile::of(&decisions)
     }
 
     /// The held-out test part of `corpus` under the standard split.
@@ -334,19 +416,17 @@ impl Model {
     /// biases, one scale per class and the weights as i16).
     pub fn to_bytes(&self) -> Vec<u8> {
         let meta = serde_json::to_vec(&self.meta).unwrap_or_default();
-        let mut raw = Vec::with_capacity(meta.len() + self.weights.len() * 2 + 64);
+        let mut raw = Vec::with_capacity(meta.len() + self.weights.len() * 2 + 96);
         raw.extend_from_slice(&(meta.len() as u32).to_le_bytes());
         raw.extend_from_slice(&meta);
         raw.extend_from_slice(&self.meta.config.bits.to_le_bytes());
         for b in self.bias {
             raw.extend_from_slice(&b.to_le_bytes());
         }
-        let scales = scales(&self.weights);
-        for s in scales {
+        for s in self.scales {
             raw.extend_from_slice(&s.to_le_bytes());
         }
-        for (i, w) in self.weights.iter().enumerate() {
-            let q = quantized(*w, scales[i % K]);
+        for q in &self.weights {
             raw.extend_from_slice(&q.to_le_bytes());
         }
         let mut out = MAGIC.to_vec();
@@ -390,8 +470,7 @@ impl Model {
         let data = r.take(n * 2)?;
         let weights = data
             .chunks_exact(2)
-            .enumerate()
-            .map(|(i, c)| f32::from(i16::from_le_bytes([c[0], c[1]])) * scales[i % K])
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
             .collect();
         if r.pos != raw.len() {
             return Err(ModelError::Corrupt("trailing bytes".into()));
@@ -400,6 +479,7 @@ impl Model {
             meta,
             hasher,
             weights,
+            scales,
             bias,
         })
     }
@@ -409,8 +489,8 @@ impl Model {
     fn content_version(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        for w in &self.weights {
-            h.update(w.to_le_bytes());
+        for (i, q) in self.weights.iter().enumerate() {
+            h.update((f32::from(*q) * self.scales[i % K]).to_le_bytes());
         }
         for b in self.bias {
             h.update(b.to_le_bytes());
@@ -420,10 +500,10 @@ impl Model {
     }
 }
 
-fn logits(weights: &[f32], bias: &[f32; K], x: &Vector) -> [f32; K] {
+fn logits(bias: &[f32; K], x: &Vector, row: impl Fn(usize) -> [f32; K]) -> [f32; K] {
     let mut z = *bias;
     for (&i, &v) in x.idx.iter().zip(&x.val) {
-        let w = &weights[i as usize * K..i as usize * K + K];
+        let w = row(i as usize);
         for k in 0..K {
             z[k] += w[k] * v;
         }
@@ -450,15 +530,6 @@ fn quantized(w: f32, scale: f32) -> i16 {
     (w / scale)
         .round()
         .clamp(-f32::from(i16::MAX), f32::from(i16::MAX)) as i16
-}
-
-/// Rounds weights to what the file stores, so that a trained model and the
-/// same model loaded from disk decide identically.
-fn quantize(weights: &mut [f32]) {
-    let s = scales(weights);
-    for (i, w) in weights.iter_mut().enumerate() {
-        *w = f32::from(quantized(*w, s[i % K])) * s[i % K];
-    }
 }
 
 struct Reader<'a> {
@@ -560,8 +631,8 @@ mod tests {
         let refs: Vec<&Example> = data.iter().collect();
         let m = Model::train(&refs, &[], small_config(), "x".into());
         let p = Prepared::new("", "payment done, utr attached");
-        let pred = m.predict_prepared(&p);
-        let ev = m.explain(&p, &pred, 3);
+        let (pred, ev) = m.decide(&p, 3);
+        assert_eq!(pred, m.predict_prepared(&p));
         assert_eq!(pred.intent, Intent::Payment);
         assert!(
             ev.iter()

@@ -186,6 +186,16 @@ pub fn clean_subject(subject: &str) -> &str {
 /// Lower-cases and maps every digit to `0`, so that "PO 4471" and "PO 2231"
 /// share features; Hinglish and other non-ASCII letters are kept as they are.
 pub fn normalise(text: &str) -> String {
+    if text.is_ascii() {
+        // The common case, byte by byte.
+        return text
+            .bytes()
+            .map(|b| match b {
+                b'0'..=b'9' => '0',
+                _ => char::from(b.to_ascii_lowercase()),
+            })
+            .collect();
+    }
     text.chars()
         .flat_map(char::to_lowercase)
         .map(|c| if c.is_ascii_digit() { '0' } else { c })

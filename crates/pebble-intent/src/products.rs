@@ -24,10 +24,12 @@
 use std::collections::HashMap;
 
 use pebble_core::catalog::CatalogItem;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::features::FnvBuild;
 
 /// A product found in an email.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductMention {
     pub sku: String,
     /// The catalog (Tally) name.
@@ -117,34 +119,56 @@ fn hindi_number(word: &str) -> Option<f64> {
     })
 }
 
+/// "coils" → "coil", but not "ss" words ("brass") or short ones ("pcs").
+fn singular(w: &str) -> &str {
+    if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") {
+        &w[..w.len() - 1]
+    } else {
+        w
+    }
+}
+
 fn is_number(s: &str) -> bool {
     !s.is_empty()
         && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         && s.bytes().next().is_some_and(|b| b.is_ascii_digit())
 }
 
-/// Raw lower-case tokens: letters/digits, with `.` kept between digits;
-/// a token starting with a number is split before its letters ("2.5mm").
-fn raw_tokens(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
+fn lower(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.chars().flat_map(char::to_lowercase).collect()
+    }
+}
+
+/// Raw tokens of lower-case text: letters/digits, with `.` kept between
+/// digits; a token starting with a number is split before its letters
+/// ("2.5mm"). Slices of `text`, so that a line can be checked before
+/// anything is copied.
+fn raw_tokens(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    let mut cur = String::new();
-    for (i, &c) in chars.iter().enumerate() {
+    let mut start: Option<usize> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let cur = start.map_or("", |s| &text[s..i]);
         let dot_in_number = c == '.'
-            && cur.chars().last().is_some_and(|p| p.is_ascii_digit())
-            && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+            && cur.ends_with(|p: char| p.is_ascii_digit())
+            && chars.peek().is_some_and(|(_, n)| n.is_ascii_digit());
         if c.is_alphanumeric() || dot_in_number {
             // "2.5mm" → "2.5" "mm", but "ie3" stays one token.
-            if c.is_alphabetic() && is_number(&cur) {
-                out.push(std::mem::take(&mut cur));
+            if c.is_alphabetic() && is_number(cur) {
+                out.push(cur);
+                start = Some(i);
+            } else if start.is_none() {
+                start = Some(i);
             }
-            cur.push(c);
-        } else if !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
+        } else if let Some(s) = start.take() {
+            out.push(&text[s..i]);
         }
     }
-    if !cur.is_empty() {
-        out.push(cur);
+    if let Some(s) = start {
+        out.push(&text[s..]);
     }
     out
 }
@@ -160,13 +184,17 @@ struct Tok {
 }
 
 fn canonical(text: &str) -> Vec<Tok> {
-    let raw = raw_tokens(text);
-    let mut out = Vec::new();
+    let lower = lower(text);
+    canonical_of(&raw_tokens(&lower))
+}
+
+fn canonical_of(raw: &[&str]) -> Vec<Tok> {
+    let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
-        let w = raw[i].as_str();
-        let next = raw.get(i + 1).map(String::as_str);
-        let next2 = raw.get(i + 2).map(String::as_str);
+        let w = raw[i];
+        let next = raw.get(i + 1).copied();
+        let next2 = raw.get(i + 2).copied();
         if let Some(&(_, _, merged)) = PAIRS.iter().find(|(a, b, _)| *a == w && Some(*b) == next) {
             out.push(word_or_spec(merged));
             i += 2;
@@ -230,13 +258,8 @@ fn word_or_spec(w: &str) -> Tok {
             qty: None,
         };
     }
-    let singular = if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") {
-        &w[..w.len() - 1]
-    } else {
-        w
-    };
     Tok {
-        text: singular.to_string(),
+        text: singular(w).to_string(),
         kind: None,
         qty: None,
     }
@@ -253,13 +276,13 @@ pub struct ProductMatcher {
     items: Vec<CatalogItem>,
     aliases: Vec<Alias>,
     /// Token → aliases containing it.
-    index: HashMap<String, Vec<usize>>,
+    index: HashMap<String, Vec<usize>, FnvBuild>,
 }
 
 impl ProductMatcher {
     pub fn new(items: &[CatalogItem]) -> ProductMatcher {
         let mut aliases = Vec::new();
-        let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut index: HashMap<String, Vec<usize>, FnvBuild> = HashMap::default();
         for (n, item) in items.iter().enumerate() {
             for name in std::iter::once(&item.tally_name).chain(&item.aliases) {
                 let toks = canonical(name);
@@ -301,11 +324,13 @@ impl ProductMatcher {
     /// Products mentioned in `text`, in order of appearance, each SKU once.
     pub fn find(&self, text: &str) -> Vec<ProductMention> {
         let mut out: Vec<ProductMention> = Vec::new();
-        for segment in text.split(['\n', ';']) {
-            let mut toks = canonical(segment);
-            if toks.is_empty() {
+        let lower = lower(text);
+        for segment in lower.split(['\n', ';']) {
+            let raw = raw_tokens(segment);
+            if !self.may_match(&raw) {
                 continue;
             }
+            let mut toks = canonical_of(&raw);
             let mut found_here: Vec<(usize, usize)> = Vec::new(); // (item, first token position)
             while let Some((alias, positions)) = self.best(&toks, &found_here) {
                 let item = self.aliases[alias].item;
@@ -348,6 +373,17 @@ impl ProductMatcher {
             }
         }
         out
+    }
+
+    /// Whether a line could match any alias. Every match needs one of the
+    /// alias's words among the line's tokens, and a line's word tokens are
+    /// its raw tokens made singular or a merged pair: a line with none of
+    /// those in the index matches nothing, and most lines of a mail (the
+    /// greeting, the chat, the signature) are skipped here cheaply.
+    fn may_match(&self, raw: &[&str]) -> bool {
+        raw.iter().any(|r| {
+            self.index.contains_key(singular(r)) || PAIRS.iter().any(|(first, ..)| first == r)
+        })
     }
 
     /// The best alias matching the unconsumed tokens and the positions of

@@ -1,6 +1,7 @@
-//! The intent model's adapters: the embedded default model, reading the
-//! corpus and catalog files, and the `pebble model` / `pebble classify`
-//! commands' work. The model itself is the pure `pebble-intent` crate.
+//! The intent model without a database: the embedded default model,
+//! reading the corpus and catalog files, and the commands that work on
+//! files alone (`pebble classify`, `pebble model train --out`,
+//! `pebble model eval --model`, `pebble model drift --mbox`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,8 @@ use chrono::Datelike;
 use pebble_core::catalog::CatalogItem;
 use pebble_intent::classify::{Classification, Classifier};
 use pebble_intent::corpus::{parse_jsonl, Example};
-use pebble_intent::drift::{self, Profile};
+use pebble_intent::drift::{self, DriftReport, Profile};
+use pebble_intent::eval::Evaluation;
 use pebble_intent::model::{Model, TrainConfig};
 use pebble_intent::Intent;
 use serde::Serialize;
@@ -18,8 +20,9 @@ use serde::Serialize;
 use crate::mail::{self, mbox};
 
 /// The shipped model, built from `data/intents` by
-/// `pebble model train --out data/models/intent-default.bin.gz`.
-static DEFAULT_MODEL: &[u8] = include_bytes!("../data/models/intent-default.bin.gz");
+/// `pebble model train --out data/models/intent-default.bin.gz` (a test
+/// checks that this reproduces it).
+static DEFAULT_MODEL: &[u8] = include_bytes!("../../data/models/intent-default.bin.gz");
 
 /// Where the corpus and the shipped model live in the repository.
 pub const DEFAULT_DATA: &str = "data/intents";
@@ -65,11 +68,13 @@ pub fn load_catalog(path: &Path) -> anyhow::Result<Vec<CatalogItem>> {
     serde_json::from_str(&text).with_context(|| format!("parsing catalog {}", path.display()))
 }
 
-/// `pebble model train`: train, print the held-out evaluation, write the model.
-pub fn train(data: &Path, out: &Path, json: bool) -> anyhow::Result<()> {
+/// `pebble model train --out FILE`: train on the corpus alone (no
+/// corrections, no database), print the held-out evaluation, write the
+/// model. This is how the shipped model is made.
+pub fn train_to_file(data: &Path, out: &Path, json: bool) -> anyhow::Result<()> {
     let corpus = load_corpus(data)?;
     let started = std::time::Instant::now();
-    let model = Model::train_on_corpus(&corpus, TrainConfig::default());
+    let model = Model::train_on(&corpus, &[], TrainConfig::default());
     let elapsed = started.elapsed();
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -99,33 +104,28 @@ pub fn train(data: &Path, out: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `pebble model eval`: a model (default: the embedded one) on the held-out
-/// test split of the corpus in `data`.
-pub fn eval(data: &Path, model: Option<&Path>, json: bool) -> anyhow::Result<()> {
+/// The held-out evaluation of a model file on the corpus in `data`.
+pub fn eval_file(data: &Path, model: &Path) -> anyhow::Result<(String, Evaluation)> {
     let corpus = load_corpus(data)?;
-    let model = load_model(model)?;
+    let model = load_model(Some(model))?;
     let e = model.evaluate(&Model::test_split(&corpus));
-    if json {
-        println!("{}", serde_json::to_string(&e)?);
-    } else {
-        println!("model {}\n{}", model.meta.version, e.render());
-    }
-    Ok(())
+    Ok((model.meta.version, e))
 }
 
-/// `pebble model drift`: PSI of the decisions on the messages of `mbox_data`
-/// against the model's decisions on the corpus's held-out split. Prints the
-/// report as JSON; returns false when it raises an alert.
-pub fn drift(mbox_data: &[u8], data: &Path, model: Option<&Path>) -> anyhow::Result<bool> {
-    let corpus = load_corpus(data)?;
+/// `pebble model drift --mbox`: PSI of the decisions on the messages of
+/// `mbox_data` against the model's held-out baseline (recorded in the model;
+/// computed from the corpus for a model that predates baselines).
+pub fn drift_mbox(
+    mbox_data: &[u8],
+    data: &Path,
+    model: Option<&Path>,
+    thresholds: drift::Thresholds,
+) -> anyhow::Result<DriftReport> {
     let model = load_model(model)?;
-    let baseline: Vec<(Intent, f64)> = Model::test_split(&corpus)
-        .iter()
-        .map(|e| {
-            let p = model.predict(&e.subject, &e.body);
-            (p.intent, p.confidence)
-        })
-        .collect();
+    let baseline = match model.meta.baseline.clone() {
+        Some(b) => b,
+        None => model.profile(&Model::test_split(&load_corpus(data)?)),
+    };
     let recent: Vec<(Intent, f64)> = mbox::split(mbox_data)
         .iter()
         .filter_map(|raw| mail::parse(raw, &mail::Limits::default()).ok())
@@ -135,9 +135,7 @@ pub fn drift(mbox_data: &[u8], data: &Path, model: Option<&Path>) -> anyhow::Res
         })
         .collect();
     anyhow::ensure!(!recent.is_empty(), "no readable messages in the mbox");
-    let report = drift::report(Profile::of(&baseline), Profile::of(&recent));
-    println!("{}", serde_json::to_string(&report)?);
-    Ok(report.status != drift::Status::Alert)
+    Ok(drift::report(baseline, Profile::of(&recent), thresholds))
 }
 
 /// One line of `pebble classify` output.
@@ -161,15 +159,11 @@ struct Unreadable {
 pub fn classify(
     input: &[u8],
     is_mbox: bool,
-    model: Option<&Path>,
-    catalog: Option<&Path>,
+    model: Model,
+    catalog: &[CatalogItem],
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let items = match catalog {
-        Some(p) => load_catalog(p)?,
-        None => Vec::new(),
-    };
-    let classifier = Classifier::new(load_model(model)?, &items);
+    let classifier = Classifier::new(model, catalog);
     let year = chrono::Utc::now().year();
     let messages = if is_mbox {
         mbox::split(input)
