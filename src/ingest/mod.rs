@@ -171,14 +171,15 @@ impl Ingest {
         let objects = self.objects.clone();
         let limits = self.limits;
         let prepared = tokio::task::spawn_blocking(move || -> Result<_, ObjectError> {
-            let single = raws.len() == 1;
+            if let [raw] = raws.as_slice() {
+                return Ok(vec![prepare(raw, &limits, &mut |b| objects.put(b))?]);
+            }
+            let mut batch = objects.batch();
             let prepared = raws
                 .iter()
-                .map(|raw| prepare(&objects, raw, &limits, !single))
+                .map(|raw| prepare(raw, &limits, &mut |b| batch.put(b)))
                 .collect::<Result<Vec<_>, _>>()?;
-            if !single {
-                objects.sync()?;
-            }
+            batch.commit()?;
             Ok(prepared)
         })
         .await
@@ -255,7 +256,7 @@ impl Ingest {
         let key = row.raw_sha256.clone();
         let prepared = tokio::task::spawn_blocking(move || -> Result<_, ObjectError> {
             let raw = objects.get_verified(&key)?;
-            prepare(&objects, &raw, &limits, false)
+            prepare(&raw, &limits, &mut |b| objects.put(b))
         })
         .await
         .expect("preparing a message does not panic")?;
@@ -329,20 +330,12 @@ fn reason_label(code: Option<&str>) -> &'static str {
         .unwrap_or("other")
 }
 
-/// Store raw bytes and attachments, parse. Blocking (files, CPU).
+/// Store raw bytes and attachments through `put`, parse. Blocking (files, CPU).
 fn prepare(
-    objects: &ObjectStore,
     raw: &[u8],
     limits: &Limits,
-    deferred: bool,
+    put: &mut dyn FnMut(&[u8]) -> Result<String, ObjectError>,
 ) -> Result<Prepared, ObjectError> {
-    let put = |bytes: &[u8]| {
-        if deferred {
-            objects.put_deferred(bytes)
-        } else {
-            objects.put(bytes)
-        }
-    };
     let raw_sha256 = put(raw)?;
     let mut parsed = mail::parse(raw, limits);
     let mut attachments = Vec::new();
