@@ -4,7 +4,8 @@
 //! Seeds (once) EMAILS emails' worth of history spread over the last 180
 //! days — each email received and classified, one in 30 overridden, one in
 //! three answered by a draft that a staff member approved or rejected — plus
-//! companies and leads across the funnel, then starts Pebble on a loopback
+//! companies and leads across the funnel and EMAILS stored emails for the
+//! inbox (through the ingestion path, pipeline workers off), then starts Pebble on a loopback
 //! port exactly as `pebble serve` does, signs in through the login form and
 //! times REQUESTS sequential GETs of each page. Prints p50/p95/p99 in ms.
 
@@ -103,6 +104,17 @@ fn email_events(i: u64, n: u64, staff: &[String]) -> Vec<NewEvent> {
     out
 }
 
+fn raw_email(i: u64) -> Vec<u8> {
+    let b = i % 1000;
+    format!(
+        "From: Purchase {b} <purchase@buyer{b}.in>\r\nTo: sales@pebble.example\r\n\
+         Subject: Rate required for 2.5 sq mm FR wire, {i} coils\r\n\
+         Message-ID: <{i}.bench@buyer{b}.in>\r\nDate: Fri, 4 Dec 2026 10:00:00 +0530\r\n\r\n\
+         Please quote your best rate for {i} coils of 2.5 sq mm FR wire, delivery to Pune.\r\n"
+    )
+    .into_bytes()
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
@@ -129,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
         audit_retention_interval_secs: 0,
         tally_sync_interval_secs: 0,
         rate_limit_per_minute: 0,
+        pipeline_workers: 0,
         log: "warn".into(),
         ..Settings::default()
     };
@@ -169,6 +182,15 @@ async fn main() -> anyhow::Result<()> {
                 .collect();
             state.audit.record(&batch).await?;
             i += 2_000;
+        }
+        let mut i = 0;
+        while i < emails {
+            let raws = (i..(i + 200).min(emails)).map(raw_email).collect();
+            state
+                .ingest
+                .receive_batch(raws, "sales", &pebble::ingest::Source::Import)
+                .await?;
+            i += 200;
         }
         for c in 0..50 {
             let company = state
@@ -274,7 +296,14 @@ async fn main() -> anyhow::Result<()> {
         .unwrap()
         .to_owned();
     println!("page\trequests\tp50 ms\tp95 ms\tp99 ms\tmax ms\tbytes");
-    for path in ["/", "/dashboards/sales-ops", "/dashboards/owner", "/leads"] {
+    for path in [
+        "/",
+        "/?stream=sales",
+        "/?from=purchase%40buyer7.in",
+        "/dashboards/sales-ops",
+        "/dashboards/owner",
+        "/leads",
+    ] {
         let mut times = Vec::with_capacity(requests);
         let mut bytes = 0;
         for _ in 0..requests {
