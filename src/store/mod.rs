@@ -7,10 +7,12 @@ pub mod activity;
 pub mod backup;
 pub mod crm;
 pub mod dashboard;
+pub mod drafts;
 pub mod emails;
 pub mod intent;
 pub mod jobs;
 pub mod privacy;
+pub mod outbox;
 pub mod tally;
 pub mod users;
 

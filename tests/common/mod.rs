@@ -5,6 +5,8 @@
 pub mod browser;
 pub mod seed;
 pub mod web;
+pub mod drafting;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
