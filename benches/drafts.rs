@@ -96,7 +96,9 @@ fn generation(c: &mut Criterion) {
     let samples: Vec<Duration> = (0..RUNS)
         .map(|_| {
             let started = Instant::now();
-            let made = rt.block_on(drafts.compose(&input, "product_inquiry")).unwrap();
+            let made = rt
+                .block_on(drafts.compose(&input, "product_inquiry"))
+                .unwrap();
             let took = started.elapsed();
             assert!(made.1.contains("₹2,590.00 per Coil"));
             took

@@ -108,7 +108,8 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         tally.clone(),
         outbox.clone(),
     )?);
-    let draft_step = crate::drafts::step::DraftStep::new(drafts.clone(), db.clone(), intent.clone());
+    let draft_step =
+        crate::drafts::step::DraftStep::new(drafts.clone(), db.clone(), intent.clone());
     let pipeline = Arc::new(
         Pipeline::new(
             db.clone(),

@@ -940,3 +940,78 @@ story!(
         assert!(String::from_utf8_lossy(&out.stderr).contains("status"));
     }
 );
+
+story!(
+    an_imported_price_request_waits_in_the_review_queue_with_a_stock_aware_draft,
+    |b: Backend| async move {
+        // No background workers: the test drains the queue itself.
+        let Some((app, _sim)) = drafting::app(b, |s| s.pipeline_workers = 0).await else {
+            return;
+        };
+        let raw = "Message-ID: <price-1@sharma-traders.in>\r\n\
+                   From: Anil Sharma <anil@sharma-traders.in>\r\n\
+                   To: sales@demo-electricals.in\r\n\
+                   Subject: Price request\r\n\
+                   Date: Thu, 15 Jan 2026 14:00:00 +0530\r\n\
+                   Content-Type: text/plain; charset=utf-8\r\n\r\n\
+                   Hello,\r\nPlease quote your price and stock for\r\n\
+                   2.5 sq mm FR wire 10 coil\r\n\
+                   Thanks,\r\nAnil\r\n";
+        let ops = app.token(Role::Ops).await;
+        let r = app
+            .client
+            .post(app.url("/api/v1/emails?stream=sales"))
+            .bearer_auth(&ops)
+            .header("content-type", "message/rfc822")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let email_id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let queue = format!("/api/v1/drafts?status=pending&stream=sales&email={email_id}");
+        let (_, before) = app.get_json(&queue).await;
+        assert_eq!(
+            before["items"],
+            json!([]),
+            "nothing is drafted before the pipeline runs"
+        );
+
+        let ran = app.state.pipeline.drain(20).await.unwrap();
+        let steps: Vec<(&str, &str)> = ran.iter().map(|r| (r.step.as_str(), r.outcome)).collect();
+        assert_eq!(
+            steps,
+            [
+                ("classify", "ok"),
+                ("extract", "ok"),
+                ("link", "ok"),
+                ("enrich", "ok"),
+                ("draft", "ok")
+            ]
+        );
+        let (_, decision) = app
+            .get_json(&format!("/api/v1/classifications/{email_id}"))
+            .await;
+        assert_eq!(decision["intent"], "product_inquiry");
+
+        let (status, page) = app.get_json(&queue).await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{page}");
+        let d = &items[0];
+        assert_eq!(d["intent"], "product_inquiry");
+        let text = d["text"].as_str().unwrap();
+        assert!(text.starts_with("Dear Anil Sharma,"), "{text}");
+        assert!(
+            text.contains("86 Coil in stock (as of 15 Jan 2026, 15:00 IST)"),
+            "{text}"
+        );
+        assert!(text.contains("₹2,590.00 per Coil"), "{text}");
+        let wire = &d["facts"]["items"][0];
+        assert_eq!(wire["stock"]["source"], "cache", "{wire}");
+        assert_eq!(events(&app, "DraftGenerated").await.len(), 1);
+    }
+);

@@ -684,7 +684,9 @@ fn a_process_killed_while_sending_never_sends_twice() {
 story!(
     a_posted_email_is_drafted_by_the_pipeline_approved_and_arrives_threaded_at_the_smtp_server,
     |b: Backend| async move {
-        let Some(sink) = SmtpSink::start(&[]) else { return };
+        let Some(sink) = SmtpSink::start(&[]) else {
+            return;
+        };
         let url = sink.url();
         let Some((app, _sim)) = drafting::app(b, |s| {
             s.smtp_url = url;
@@ -724,25 +726,46 @@ story!(
         let steps: Vec<(&str, &str)> = ran.iter().map(|r| (r.step.as_str(), r.outcome)).collect();
         assert_eq!(
             steps,
-            vec![("classify", "ok"), ("extract", "ok"), ("link", "ok"), ("enrich", "ok"), ("draft", "ok")]
+            vec![
+                ("classify", "ok"),
+                ("extract", "ok"),
+                ("link", "ok"),
+                ("enrich", "ok"),
+                ("draft", "ok")
+            ]
         );
-        let (_, page) = app.get_json(&format!("/api/v1/drafts?email={email_id}")).await;
+        let (_, page) = app
+            .get_json(&format!("/api/v1/drafts?email={email_id}"))
+            .await;
         let drafts = page["items"].as_array().unwrap();
         assert_eq!(drafts.len(), 1, "{page}");
         let d = &drafts[0];
-        assert_eq!((d["intent"].as_str(), d["status"].as_str()), (Some("product_inquiry"), Some("pending")));
+        assert_eq!(
+            (d["intent"].as_str(), d["status"].as_str()),
+            (Some("product_inquiry"), Some("pending"))
+        );
         let text = d["text"].as_str().unwrap();
         assert!(text.starts_with("Dear Ramesh Iyer,"), "{text}");
-        assert!(text.contains("86 Coil in stock (as of 15 Jan 2026, 15:00 IST)"), "{text}");
+        assert!(
+            text.contains("86 Coil in stock (as of 15 Jan 2026, 15:00 IST)"),
+            "{text}"
+        );
         assert!(text.contains("₹560.00 per Nos"), "{text}");
         // The step is idempotent: run again, still one draft.
         let again = app.state.pipeline.drain(20).await.unwrap();
         assert!(again.is_empty());
 
         let sales = app.token(Role::Sales).await;
-        let edited = text.replace("Please confirm the quantities", "Kindly confirm the quantities");
+        let edited = text.replace(
+            "Please confirm the quantities",
+            "Kindly confirm the quantities",
+        );
         let (s, body) = app
-            .post_json(&sales, &format!("/api/v1/drafts/{}/approve", d["id"].as_str().unwrap()), json!({"text": edited}))
+            .post_json(
+                &sales,
+                &format!("/api/v1/drafts/{}/approve", d["id"].as_str().unwrap()),
+                json!({"text": edited}),
+            )
             .await;
         assert_eq!(s, 200, "{body}");
         let sent = wait_for(&app, |o| o["status"] == "sent").await;
@@ -754,8 +777,15 @@ story!(
         assert_eq!(m.in_reply_to.as_deref(), Some("inq-77@iyer-electricals.in"));
         assert_eq!(m.references, vec!["inq-77@iyer-electricals.in"]);
         assert_eq!(m.subject, "Re: Rate required for wires and MCB");
-        assert!(m.body.contains("Kindly confirm the quantities"), "{}", m.body);
+        assert!(
+            m.body.contains("Kindly confirm the quantities"),
+            "{}",
+            m.body
+        );
         let (_, events) = app.get_json("/api/v1/activity?event_type=EmailSent").await;
-        assert_eq!(events["items"][0]["payload"]["message_id"], sent["message_id"]);
+        assert_eq!(
+            events["items"][0]["payload"]["message_id"],
+            sent["message_id"]
+        );
     }
 );

@@ -11,8 +11,8 @@ pub mod drafts;
 pub mod emails;
 pub mod intent;
 pub mod jobs;
-pub mod privacy;
 pub mod outbox;
+pub mod privacy;
 pub mod tally;
 pub mod users;
 

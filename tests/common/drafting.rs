@@ -31,7 +31,8 @@ pub fn business(s: &mut Settings) {
     s.smtp_from = "sales@demo-electricals.in".into();
 }
 
-/// The app, a simulator on the demo catalogue, and a full sync done.
+/// The app, a simulator on the demo catalogue, a full sync done and the
+/// intent model reloaded with it.
 pub async fn app(b: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<(TestApp, SimHandle)> {
     let sim = sim::spawn(SimConfig {
         catalog: catalog(),
@@ -53,6 +54,9 @@ pub async fn app(b: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<(TestA
         .sync(true, Actor::system("test"))
         .await
         .expect("sync");
+    // What the intent worker does within `intent_refresh_secs` of a sync: the
+    // classifier then finds the catalogue's products in emails.
+    app.state.intent.refresh().await.expect("intent refresh");
     Some((app, sim))
 }
 

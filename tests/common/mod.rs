@@ -3,10 +3,10 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod browser;
-pub mod seed;
-pub mod web;
 pub mod drafting;
+pub mod seed;
 pub mod smtp;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
