@@ -941,6 +941,37 @@ story!(
     }
 );
 
+/// A price request from Anil Sharma posted as a raw message, as a mail relay
+/// would; returns the stored email's id.
+async fn post_price_request(app: &TestApp, message_id: &str) -> String {
+    let raw = format!(
+        "Message-ID: <{message_id}>\r\n\
+         From: Anil Sharma <anil@sharma-traders.in>\r\n\
+         To: sales@demo-electricals.in\r\n\
+         Subject: Price request\r\n\
+         Date: Thu, 15 Jan 2026 14:00:00 +0530\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n\
+         Hello,\r\nPlease quote your price and stock for\r\n\
+         2.5 sq mm FR wire 10 coil\r\n\
+         Thanks,\r\nAnil\r\n"
+    );
+    let ops = app.token(Role::Ops).await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/emails?stream=sales"))
+        .bearer_auth(&ops)
+        .header("content-type", "message/rfc822")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 story!(
     an_imported_price_request_waits_in_the_review_queue_with_a_stock_aware_draft,
     |b: Backend| async move {
@@ -948,30 +979,7 @@ story!(
         let Some((app, _sim)) = drafting::app(b, |s| s.pipeline_workers = 0).await else {
             return;
         };
-        let raw = "Message-ID: <price-1@sharma-traders.in>\r\n\
-                   From: Anil Sharma <anil@sharma-traders.in>\r\n\
-                   To: sales@demo-electricals.in\r\n\
-                   Subject: Price request\r\n\
-                   Date: Thu, 15 Jan 2026 14:00:00 +0530\r\n\
-                   Content-Type: text/plain; charset=utf-8\r\n\r\n\
-                   Hello,\r\nPlease quote your price and stock for\r\n\
-                   2.5 sq mm FR wire 10 coil\r\n\
-                   Thanks,\r\nAnil\r\n";
-        let ops = app.token(Role::Ops).await;
-        let r = app
-            .client
-            .post(app.url("/api/v1/emails?stream=sales"))
-            .bearer_auth(&ops)
-            .header("content-type", "message/rfc822")
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        let email_id = r.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let email_id = post_price_request(&app, "price-1@sharma-traders.in").await;
         let queue = format!("/api/v1/drafts?status=pending&stream=sales&email={email_id}");
         let (_, before) = app.get_json(&queue).await;
         assert_eq!(
@@ -1013,5 +1021,70 @@ story!(
         let wire = &d["facts"]["items"][0];
         assert_eq!(wire["stock"]["source"], "cache", "{wire}");
         assert_eq!(events(&app, "DraftGenerated").await.len(), 1);
+    }
+);
+
+story!(
+    erasing_the_sender_empties_their_drafts_and_stops_their_unsent_reply,
+    |b: Backend| async move {
+        // No SMTP server: an approved reply stays queued in the outbox.
+        let Some((app, _sim)) = drafting::app(b, |s| s.pipeline_workers = 0).await else {
+            return;
+        };
+        let approved_email = post_price_request(&app, "price-2@sharma-traders.in").await;
+        app.state.pipeline.drain(20).await.unwrap();
+        let (_, page) = app
+            .get_json(&format!("/api/v1/drafts?email={approved_email}"))
+            .await;
+        let approved = page["items"][0]["id"].as_str().unwrap().to_owned();
+        let sales = app.token(Role::Sales).await;
+        let (s, body) = app
+            .post_json(
+                &sales,
+                &format!("/api/v1/drafts/{approved}/approve"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        let pending_email = post_price_request(&app, "price-3@sharma-traders.in").await;
+        app.state.pipeline.drain(20).await.unwrap();
+
+        let (ops, admin) = (app.token(Role::Ops).await, app.admin().await);
+        let (s, _) = app
+            .post_json(
+                &ops,
+                "/api/v1/dsr/erasure",
+                json!({"email": "anil@sharma-traders.in", "reason": "asked to be forgotten"}),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let (_, requests) = app.get_json("/api/v1/dsr/erasure").await;
+        let approve = format!(
+            "/api/v1/dsr/erasure/{}/approve",
+            requests[0]["id"].as_str().unwrap()
+        );
+        let (s, report) = app.post_json(&admin, &approve, json!({})).await;
+        assert_eq!(s, 200, "{report}");
+
+        let (_, drafts) = app.get_json("/api/v1/drafts").await;
+        let (_, outbox) = app.get_json("/api/v1/outbox").await;
+        // Message-IDs stay, as they do on the erased email itself.
+        for text in [drafts.to_string(), outbox.to_string()] {
+            for personal in ["Anil", "anil@", "FR PVC"] {
+                assert!(!text.contains(personal), "{personal}: {text}");
+            }
+        }
+        let status = |email: &str| {
+            drafts["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["email_id"] == email)
+                .map(|d| d["status"].clone())
+        };
+        assert_eq!(status(&approved_email), Some(json!("failed")), "{drafts}");
+        assert_eq!(status(&pending_email), Some(json!("rejected")), "{drafts}");
+        assert_eq!(outbox["items"][0]["status"], "dead", "{outbox}");
+        assert_eq!(outbox["items"][0]["last_error"], "the recipient was erased");
     }
 );
