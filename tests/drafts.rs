@@ -1086,5 +1086,24 @@ story!(
         assert_eq!(status(&pending_email), Some(json!("rejected")), "{drafts}");
         assert_eq!(outbox["items"][0]["status"], "dead", "{outbox}");
         assert_eq!(outbox["items"][0]["last_error"], "the recipient was erased");
+
+        // Drafting an erased email (a step that read it just before the
+        // erasure) stores nothing.
+        let late = input(
+            Intent::ProductInquiry,
+            email(
+                &pending_email,
+                "anil@sharma-traders.in",
+                Some("Anil Sharma"),
+                "Price request",
+                "2.5 sq mm FR wire 10 coil",
+            ),
+        );
+        assert!(matches!(
+            app.state.drafts.generate(&late, Some("u-1")).await,
+            Err(pebble::drafts::DraftError::Erased)
+        ));
+        let (_, after) = app.get_json("/api/v1/drafts").await;
+        assert_eq!(after["items"].as_array().unwrap().len(), 2, "{after}");
     }
 );

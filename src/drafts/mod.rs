@@ -84,6 +84,9 @@ pub enum DraftError {
     BadInput { field: String, detail: String },
     #[error("not found")]
     NotFound,
+    /// The email was erased while it was being drafted: nothing to reply to.
+    #[error("the email was erased")]
+    Erased,
     #[error("{0}")]
     Conflict(String),
     /// The rendered text states a number its facts do not hold (a bug, never
@@ -355,6 +358,12 @@ impl Drafts {
             // Another run of the step drafted this email first.
             drop(tx);
             return Ok(sql::pipeline_draft(&self.db, &input.email.id).await?);
+        }
+        // Checked after the insert, in its transaction: an erasure of this
+        // email either committed before (the draft is dropped) or runs after
+        // and empties it.
+        if crate::store::intent::email_erased(&mut tx, &input.email.id).await? {
+            return Err(DraftError::Erased);
         }
         let actor = match requested_by {
             Some(u) => Actor::user(u),

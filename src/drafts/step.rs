@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_trait::async_trait;
 
-use super::{DraftInput, Drafts, EmailRef};
+use super::{DraftError, DraftInput, Drafts, EmailRef};
 use crate::intent::{IntentError, IntentService};
 use crate::pipeline::{StepDone, StepHandler};
 use crate::store::{emails, Db};
@@ -34,12 +34,6 @@ impl StepHandler for DraftStep {
             .await
             .context("reading the email")?
             .with_context(|| format!("email {email_id} is not stored"))?;
-        // An erased email's text is a placeholder: nothing to reply to.
-        if e.erased_at.is_some() {
-            return Ok(StepDone {
-                note: Some("erased before it was drafted".into()),
-            });
-        }
         let Some(from) = e.from_addr.clone().filter(|f| !f.trim().is_empty()) else {
             return Ok(StepDone {
                 note: Some("no sender address to reply to".into()),
@@ -80,9 +74,12 @@ impl StepHandler for DraftStep {
             assignee_id: None,
             stock: Vec::new(),
         };
-        let note = match self.drafts.generate(&input, None).await? {
-            Some(d) => format!("draft {} ({})", d.id, decision.intent),
-            None => format!("no draft for {}", decision.intent),
+        let note = match self.drafts.generate(&input, None).await {
+            Ok(Some(d)) => format!("draft {} ({})", d.id, decision.intent),
+            Ok(None) => format!("no draft for {}", decision.intent),
+            // An erased email's text is a placeholder: nothing to reply to.
+            Err(DraftError::Erased) => "erased before it was drafted".into(),
+            Err(e) => return Err(anyhow::Error::new(e).context("drafting the reply")),
         };
         Ok(StepDone { note: Some(note) })
     }

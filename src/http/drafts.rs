@@ -40,6 +40,7 @@ impl From<DraftError> for ApiError {
         match e {
             DraftError::BadInput { field, detail } => ApiError::bad(field, detail),
             DraftError::NotFound => ApiError::NotFound,
+            e @ DraftError::Erased => ApiError::Conflict(e.to_string()),
             DraftError::Conflict(m) => ApiError::Conflict(m),
             DraftError::Outbox(o) => o.into(),
             DraftError::Store(s) => s.into(),
