@@ -109,6 +109,41 @@ pub enum Command {
         #[command(subcommand)]
         action: DsrAction,
     },
+    /// Reply drafts and their outbox.
+    Drafts {
+        #[command(subcommand)]
+        action: DraftsAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DraftsAction {
+    /// Drafts, newest first, with their text and the facts they used.
+    List {
+        /// pending, approved, rejected, sent or failed
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        stream: Option<String>,
+        /// The email's id.
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// A JSON array of drafts, as the API returns them.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replies in the outbox, newest first.
+    Outbox {
+        /// queued, attempting, committing, sent, dead or unknown
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -599,6 +634,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => drill(fresh, json).await,
         Command::Report { action } => report(action).await,
         Command::Dsr { action } => dsr(action).await,
+        Command::Drafts { action } => drafts(action).await,
         Command::Validate { kind, values, json } => validate(kind, values, json),
         Command::Model { action } => model(action).await,
         Command::Classify(args) => classify(args).await,
@@ -1000,6 +1036,66 @@ async fn tally(action: TallyAction) -> anyhow::Result<ExitCode> {
     };
     state.db.close().await;
     Ok(code)
+}
+
+async fn drafts(action: DraftsAction) -> anyhow::Result<ExitCode> {
+    use crate::http::drafts::{draft_filter, DraftView, OutboxView};
+    let settings = Settings::load()?;
+    let state = startup::services(&settings, Arc::new(SystemClock)).await?;
+    match action {
+        DraftsAction::List {
+            status,
+            stream,
+            email,
+            limit,
+            json,
+        } => {
+            // The API's own parser, so the CLI accepts and refuses what the API does.
+            let mut q = std::collections::HashMap::new();
+            for (k, v) in [("status", status), ("stream", stream), ("email", email)] {
+                if let Some(v) = v {
+                    q.insert(k.to_owned(), v);
+                }
+            }
+            q.insert("limit".to_owned(), limit.to_string());
+            let filter = draft_filter(&q, "").map_err(|e| anyhow::anyhow!("{e}"))?;
+            let rows = state.drafts.list(&filter).await?;
+            if json {
+                let views: Vec<DraftView> = rows.into_iter().map(DraftView::from).collect();
+                println!("{}", serde_json::to_string(&views)?);
+            } else {
+                for d in rows {
+                    println!(
+                        "{}  {:<8}  {:<8}  {:<15}  {}  {}",
+                        d.id, d.status, d.stream, d.intent, d.to_addr, d.subject
+                    );
+                }
+            }
+        }
+        DraftsAction::Outbox {
+            status,
+            limit,
+            json,
+        } => {
+            let rows = state.outbox.list(status.as_deref(), limit).await?;
+            if json {
+                let views: Vec<OutboxView> = rows.into_iter().map(OutboxView::from).collect();
+                println!("{}", serde_json::to_string(&views)?);
+            } else {
+                for r in rows {
+                    println!(
+                        "{}  {:<10}  attempts {}  {}  {}",
+                        r.id,
+                        r.status,
+                        r.attempts,
+                        r.to_addr,
+                        r.last_error.unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Print `value` as one JSON line, or `text` for people.

@@ -195,6 +195,42 @@ pub struct Settings {
     pub llm_timeout_ms: u64,
     /// Retries of a failed LLM call (timeouts, 429, 5xx, unreadable answers).
     pub llm_retries: u32,
+
+    // Drafts, review and sending (issue 8).
+    /// The business's name, as replies are signed when there is no signature.
+    pub business_name: String,
+    /// Signature under every reply (name, phone, address; may span lines).
+    pub draft_signature: String,
+    /// Terms under quotations (payment, validity, freight).
+    pub draft_terms: String,
+    /// GST in percent quoted for items whose stock group has no rate below.
+    pub draft_gst_percent: String,
+    /// GST by Tally stock group: `Group=rate;Group=rate`.
+    pub draft_gst_by_group: String,
+    /// Lead time quoted for items in stock.
+    pub draft_lead_time_in_stock: String,
+    /// Lead time quoted for items short or out of stock.
+    pub draft_lead_time_to_order: String,
+    /// SMTP server for approved replies: `smtp://host:port` (add `?tls=required`
+    /// for STARTTLS) or `smtps://host:465`; empty = replies wait in the outbox.
+    pub smtp_url: String,
+    /// SMTP login, from the environment.
+    #[serde(serialize_with = "mask")]
+    pub smtp_username: Option<SecretString>,
+    #[serde(serialize_with = "mask")]
+    pub smtp_password: Option<SecretString>,
+    /// The From address of replies (and the domain of their Message-IDs).
+    pub smtp_from: String,
+    /// Per-stream From addresses: `sales=sales@x.in;support=support@x.in`.
+    pub smtp_from_by_stream: String,
+    /// Deadline of one delivery attempt, connection to answer, in seconds.
+    pub smtp_timeout_secs: u64,
+    /// Attempts before a reply is dead-lettered.
+    pub outbox_max_attempts: u32,
+    /// First retry delay in seconds; doubles with each attempt (at most an hour).
+    pub outbox_backoff_secs: u64,
+    /// How often the outbox worker looks for due replies, in milliseconds.
+    pub outbox_poll_ms: u64,
 }
 
 impl Default for Settings {
@@ -286,6 +322,24 @@ impl Default for Settings {
             llm_azure_api_version: "2024-10-21".into(),
             llm_timeout_ms: 10_000,
             llm_retries: 2,
+            business_name: String::new(),
+            draft_signature: String::new(),
+            draft_terms:
+                "Rates are exclusive of GST and freight, and subject to stock at the time of order."
+                    .into(),
+            draft_gst_percent: "18".into(),
+            draft_gst_by_group: String::new(),
+            draft_lead_time_in_stock: "ready to dispatch".into(),
+            draft_lead_time_to_order: "to be confirmed".into(),
+            smtp_url: String::new(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_from: String::new(),
+            smtp_from_by_stream: String::new(),
+            smtp_timeout_secs: 30,
+            outbox_max_attempts: 6,
+            outbox_backoff_secs: 60,
+            outbox_poll_ms: 2000,
         }
     }
 }
@@ -440,6 +494,26 @@ pub const DOCUMENTATION: &[(&str, &str)] = &[
     ("llm_azure_api_version", "Azure OpenAI api-version query parameter."),
     ("llm_timeout_ms", "Timeout of one LLM attempt, in milliseconds."),
     ("llm_retries", "Retries of a failed LLM call (timeouts, 429, 5xx, unreadable answers)."),
+    // Drafts, review and sending (issue 8).
+    ("business_name", "The business's name; replies are signed with it when draft_signature is empty."),
+    ("draft_signature", "Signature under every reply (may span lines)."),
+    ("draft_terms", "Terms under quotations (payment, validity, freight); empty = none."),
+    ("draft_gst_percent", "GST in percent quoted for items whose stock group has no rate in draft_gst_by_group."),
+    ("draft_gst_by_group", "GST by Tally stock group: Group=rate;Group=rate."),
+    ("draft_lead_time_in_stock", "Lead time quoted for items in stock."),
+    ("draft_lead_time_to_order", "Lead time quoted for items short or out of stock."),
+    (
+        "smtp_url",
+        "SMTP server for approved replies: smtp://host:port[?tls=required] or smtps://host:465; empty = replies wait in the outbox.",
+    ),
+    ("smtp_username", "SMTP login. Secret (set it in the environment)."),
+    ("smtp_password", "SMTP password. Secret (set it in the environment)."),
+    ("smtp_from", "From address of replies; its domain names their Message-IDs. Needed to approve drafts."),
+    ("smtp_from_by_stream", "Per-stream From addresses: sales=sales@x.in;support=support@x.in."),
+    ("smtp_timeout_secs", "Deadline of one delivery attempt, from connecting to the server's answer, in seconds."),
+    ("outbox_max_attempts", "Delivery attempts before a reply is dead-lettered."),
+    ("outbox_backoff_secs", "First retry delay in seconds; doubles with each attempt, at most an hour."),
+    ("outbox_poll_ms", "How often the outbox worker looks for due replies, in milliseconds."),
 ];
 
 fn mask<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -574,6 +648,8 @@ mod tests {
             backup_encryption_key: Some("x".into()),
             backup_scratch_url: Some("x".into()),
             llm_api_key: Some("x".into()),
+            smtp_username: Some("x".into()),
+            smtp_password: Some("x".into()),
             ..Settings::default()
         })
         .unwrap();

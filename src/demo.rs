@@ -54,6 +54,14 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     .await
     .context("starting the Tally simulator")?;
     settings.tally_url = tally.url();
+    // The demo business signs its drafts and can approve them; an operator's
+    // own settings win.
+    if settings.business_name.is_empty() {
+        settings.business_name = "Demo Electricals".into();
+    }
+    if settings.smtp_from.is_empty() {
+        settings.smtp_from = "sales@demo.in".into();
+    }
 
     let listener = TcpListener::bind(settings.bind)
         .await
@@ -86,6 +94,13 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         }
     }
     let synced = state.tally.sync(true, Actor::system("demo")).await?;
+    // Before the mailbox goes in: the classifier must know the synced
+    // catalogue, or the first drafts would match no products.
+    state
+        .intent
+        .refresh()
+        .await
+        .context("loading the catalogue into the intent model")?;
     let imported = state
         .ingest
         .receive_batch(crate::mail::mbox::split(MAILBOX), "sales", &Source::Import)

@@ -92,6 +92,24 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
             .check_stream(&mb.stream)
             .with_context(|| format!("mailbox {:?}", mb.name))?;
     }
+    let outbox = Arc::new(crate::outbox::Outbox::new(
+        settings,
+        db.clone(),
+        audit.clone(),
+        clock.clone(),
+        metrics.clone(),
+    )?);
+    let drafts = Arc::new(crate::drafts::Drafts::new(
+        settings,
+        db.clone(),
+        audit.clone(),
+        clock.clone(),
+        metrics.clone(),
+        tally.clone(),
+        outbox.clone(),
+    )?);
+    let draft_step =
+        crate::drafts::step::DraftStep::new(drafts.clone(), db.clone(), intent.clone());
     let pipeline = Arc::new(
         Pipeline::new(
             db.clone(),
@@ -109,7 +127,8 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
                 db.clone(),
                 intent.clone(),
             )),
-        ),
+        )
+        .with_handler("draft", Arc::new(draft_step)),
     );
     let settings = Arc::new(settings.clone());
     let backups = Arc::new(crate::backup::Backups::new(
@@ -132,6 +151,8 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
         pipeline,
         backups,
         intent,
+        drafts,
+        outbox,
     })
 }
 
@@ -198,6 +219,7 @@ impl Application {
             stop.clone(),
         ));
         let intent = tokio::spawn(intent_worker(self.state.clone(), stop.clone()));
+        let outbox = tokio::spawn(outbox_worker(self.state.clone(), stop.clone()));
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -209,6 +231,7 @@ impl Application {
         let _ = mail.await;
         let _ = backups.await;
         let _ = intent.await;
+        let _ = outbox.await;
         self.state.db.close().await;
         a.context("API server")?;
         m.context("metrics server")?;
@@ -385,6 +408,26 @@ async fn intent_worker(state: AppState, stop: CancellationToken) {
                     Err(e) => tracing::error!(error = %e, "drift check failed"),
                 }
             }
+        }
+    }
+}
+
+/// Send approved replies: a pass whenever a draft is approved, and every
+/// `outbox_poll_ms` for retries that fell due. Idle without an SMTP server.
+async fn outbox_worker(state: AppState, stop: CancellationToken) {
+    let outbox = state.outbox.clone();
+    if !outbox.is_configured() {
+        return;
+    }
+    loop {
+        // Not raced against `stop`: an attempt under way is finished and recorded.
+        if let Err(e) = outbox.run(Some(&stop)).await {
+            tracing::error!(error = %e, "outbox pass failed; retrying on the next tick");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = outbox.woken() => {}
+            _ = tokio::time::sleep(outbox.poll) => {}
         }
     }
 }

@@ -29,6 +29,8 @@ const ADMIN: &[Role] = &[Admin];
 const ADMIN_OPS: &[Role] = &[Admin, Ops];
 /// SPEC §1: Sales and Admin write the CRM; everyone signed in reads it.
 const CRM_WRITE: &[Role] = &[Admin, Sales];
+/// SPEC §1: Sales (and Admin) review, edit, approve and reject drafts.
+const DRAFT_REVIEW: &[Role] = &[Admin, Sales];
 /// The message as received is personal data in bulk: not for Read-Only.
 const MAIL_RAW: &[Role] = &[Admin, Sales, Ops];
 /// SPEC §1: Sales (and Admin) override a classification, with a reason.
@@ -126,6 +128,30 @@ pub const RULES: &[(&str, &str, Access)] = &[
         "/api/v1/contacts/{id}/merge",
         Access::Roles(CRM_WRITE),
     ),
+    ("GET", "/api/v1/drafts", Access::Roles(EVERYONE)),
+    ("GET", "/api/v1/drafts/stats", Access::Roles(EVERYONE)),
+    ("GET", "/api/v1/drafts/templates", Access::Roles(EVERYONE)),
+    (
+        "PUT",
+        "/api/v1/drafts/templates/{key}",
+        Access::Roles(ADMIN),
+    ),
+    (
+        "DELETE",
+        "/api/v1/drafts/templates/{key}",
+        Access::Roles(ADMIN),
+    ),
+    ("GET", "/api/v1/drafts/{id}", Access::Roles(EVERYONE)),
+    (
+        "POST",
+        "/api/v1/drafts/{id}/approve",
+        Access::Roles(DRAFT_REVIEW),
+    ),
+    (
+        "POST",
+        "/api/v1/drafts/{id}/reject",
+        Access::Roles(DRAFT_REVIEW),
+    ),
     ("GET", "/api/v1/emails", Access::Roles(EVERYONE)),
     // Mail sources (a relay, a script) post as Ops; SPEC §1 gives Ops the mail sources.
     ("POST", "/api/v1/emails", Access::Roles(ADMIN_OPS)),
@@ -155,6 +181,18 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ),
     ("POST", "/api/v1/notes", Access::Roles(CRM_WRITE)),
     ("GET", "/api/v1/openapi.json", Access::Public),
+    ("GET", "/api/v1/outbox", Access::Roles(EVERYONE)),
+    // Resending or settling a reply of unknown fate is an operator's call.
+    (
+        "POST",
+        "/api/v1/outbox/{id}/confirm-sent",
+        Access::Roles(ADMIN_OPS),
+    ),
+    (
+        "POST",
+        "/api/v1/outbox/{id}/requeue",
+        Access::Roles(ADMIN_OPS),
+    ),
     ("GET", "/api/v1/pipeline/jobs", Access::Roles(ADMIN_OPS)),
     (
         "POST",

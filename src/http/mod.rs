@@ -6,6 +6,7 @@ pub mod activity;
 pub mod auth;
 pub mod backups;
 pub mod crm;
+pub mod drafts;
 pub mod emails;
 pub mod error;
 pub mod guard;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub pipeline: Arc<crate::pipeline::Pipeline>,
     pub backups: Arc<crate::backup::Backups>,
     pub intent: Arc<crate::intent::IntentService>,
+    pub drafts: Arc<crate::drafts::Drafts>,
+    pub outbox: Arc<crate::outbox::Outbox>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -263,7 +266,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(emails::router())
         .merge(backups::router())
         .merge(reports::router())
-        .merge(intent::router());
+        .merge(intent::router())
+        .merge(drafts::router());
     let (router, mut api) = routes.split_for_parts();
     // After the merge: derive-time modifiers run before any path exists.
     utoipa::Modify::modify(&ProblemResponses, &mut api);

@@ -181,6 +181,59 @@ pub async fn scrub_email(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreErr
     .await
     .map_err(refused)
     .map(|_| ())?);
+    // A reply not yet handed to the SMTP server is not sent to an erased
+    // person: without the lease the sender's next conditional update fails
+    // and it stops. A reply at its final dot may be delivered; it keeps its
+    // status and loses its text like every other.
+    on_tx!(tx, |c| sqlx::query(
+        "update outbox set status = 'dead', last_error = 'the recipient was erased', \
+         lease_owner = null, lease_until = null, updated_at = $2 \
+         where status in ('queued', 'attempting') \
+         and draft_id in (select id from drafts where email_id = $1)"
+    )
+    .bind(id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
+    on_tx!(tx, |c| sqlx::query(
+        "update outbox set to_addr = '(erased)', message = '' \
+         where draft_id in (select id from drafts where email_id = $1)"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
+    // A reviewer's edit is a diff of the reply's text.
+    on_tx!(tx, |c| sqlx::query(
+        "update draft_edits set diff = '' \
+         where draft_id in (select id from drafts where email_id = $1)"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
+    // A draft repeats the sender's name, address and words, and its facts
+    // name the customer. Intent, status and times stay for the response-time
+    // figures; a draft still waiting for review or sending never will be.
+    on_tx!(tx, |c| sqlx::query(
+        "update drafts set to_addr = '(erased)', to_name = null, subject = '(erased)', \
+         body = '', final_body = case when final_body is null then null else '' end, \
+         facts = '{}', \
+         reject_reason = case when status = 'pending' then 'the sender was erased' \
+                              when reject_reason is null then null else '(erased)' end, \
+         status = case status when 'pending' then 'rejected' \
+                              when 'approved' then 'failed' else status end \
+         where email_id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod browser;
+pub mod drafting;
 pub mod seed;
+pub mod smtp;
 pub mod web;
 
 use std::net::SocketAddr;

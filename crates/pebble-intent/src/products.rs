@@ -79,6 +79,13 @@ fn spec_suffix(word: &str) -> Option<&'static str> {
     })
 }
 
+/// A unit word (`Coils`, `mtr`, `pcs`) in the normal form that
+/// [`ProductMention::unit`] uses, so drafts compare a quantity with stock
+/// and rates in one vocabulary.
+pub fn normalise_unit(word: &str) -> Option<&'static str> {
+    quantity_unit(&word.trim().to_lowercase())
+}
+
 fn quantity_unit(word: &str) -> Option<&'static str> {
     Some(match word {
         "coil" | "coils" => "coil",
