@@ -183,15 +183,6 @@ async fn main() -> anyhow::Result<()> {
             state.audit.record(&batch).await?;
             i += 2_000;
         }
-        let mut i = 0;
-        while i < emails {
-            let raws = (i..(i + 200).min(emails)).map(raw_email).collect();
-            state
-                .ingest
-                .receive_batch(raws, "sales", &pebble::ingest::Source::Import)
-                .await?;
-            i += 200;
-        }
         for c in 0..50 {
             let company = state
                 .crm
@@ -240,6 +231,17 @@ async fn main() -> anyhow::Result<()> {
                         .await?;
                 }
             }
+        }
+        // After the companies, so that senders link to them (and the rest
+        // of the domains become companies the way ingestion makes them).
+        let mut i = 0;
+        while i < emails {
+            let raws = (i..(i + 200).min(emails)).map(raw_email).collect();
+            state
+                .ingest
+                .receive_batch(raws, "sales", &pebble::ingest::Source::Import)
+                .await?;
+            i += 200;
         }
         eprintln!(
             "seeded {emails} emails of history in {:.1?}",

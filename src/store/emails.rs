@@ -240,28 +240,51 @@ pub async fn email(db: &Db, id: &str) -> Result<Option<EmailRow>, StoreError> {
 }
 
 pub async fn list(db: &Db, f: &EmailFilter) -> Result<Vec<EmailRow>, StoreError> {
+    // Selective filters go into the SQL only when given: `($n is null or
+    // col = $n)` keeps the planner off the column's index, and a sender's
+    // emails were found by walking every email. Status stays in that form on
+    // purpose: nearly every email is `ready`, and an index on it is worse
+    // than walking `received_at` for the newest page.
+    let mut clauses = vec!["($1 is null or status = $1)".to_owned()];
+    let mut n = 1;
+    for (column, given) in [
+        ("stream", f.stream.is_some()),
+        ("thread_id", f.thread_id.is_some()),
+        ("from_addr", f.from_addr.is_some()),
+        ("company_id", f.company_id.is_some()),
+    ] {
+        if given {
+            n += 1;
+            clauses.push(format!("{column} = ${n}"));
+        }
+    }
+    if f.before.is_some() {
+        clauses.push(format!(
+            "(received_at < ${a} or (received_at = ${a} and id < ${b}))",
+            a = n + 1,
+            b = n + 2
+        ));
+        n += 2;
+    }
     let sql = format!(
-        "select {EMAIL_COLUMNS} from emails where ($1 is null or stream = $1) \
-         and ($2 is null or status = $2) and ($3 is null or thread_id = $3) \
-         and ($4 is null or from_addr = $4) and ($5 is null or company_id = $5) \
-         and ($6 is null or received_at < $6 or (received_at = $6 and id < $7)) \
-         order by received_at desc, id desc limit $8"
+        "select {EMAIL_COLUMNS} from emails where {} \
+         order by received_at desc, id desc limit ${}",
+        clauses.join(" and "),
+        n + 1
     );
-    let (before_at, before_id) = match &f.before {
-        Some((at, id)) => (Some(*at), Some(id.clone())),
-        None => (None, None),
-    };
-    Ok(on_db!(db, |p| sqlx::query_as(&sql)
-        .bind(&f.stream)
-        .bind(&f.status)
-        .bind(&f.thread_id)
-        .bind(&f.from_addr)
-        .bind(&f.company_id)
-        .bind(before_at)
-        .bind(before_id)
-        .bind(f.limit)
-        .fetch_all(p)
-        .await?))
+    Ok(on_db!(db, |p| {
+        let mut q = sqlx::query_as(&sql).bind(&f.status);
+        for v in [&f.stream, &f.thread_id, &f.from_addr, &f.company_id]
+            .into_iter()
+            .flatten()
+        {
+            q = q.bind(v);
+        }
+        if let Some((at, id)) = &f.before {
+            q = q.bind(*at).bind(id);
+        }
+        q.bind(f.limit).fetch_all(p).await?
+    }))
 }
 
 pub async fn attachments(db: &Db, email_id: &str) -> Result<Vec<AttachmentRow>, StoreError> {
