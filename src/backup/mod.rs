@@ -1037,7 +1037,7 @@ fn record(
 }
 
 /// On PostgreSQL, a session advisory lock held for the whole backup, so that
-/// several Pebble processes sharing the database never back up at once.
+/// several Pebble processes sharing the database (and schema) never back up at once.
 struct ClusterLock(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
 
 const ADVISORY_KEY: i64 = 0x7065_6262_6c65_6b70; // "pebblekp"

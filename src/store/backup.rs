@@ -382,10 +382,14 @@ pub async fn pg_try_lock(
     key: i64,
 ) -> Result<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>, StoreError> {
     let mut conn = pool.acquire().await?;
-    let got: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
-        .bind(key)
-        .fetch_one(&mut *conn)
-        .await?;
+    // Advisory locks are per database; Pebble deployments are per schema,
+    // so the schema is part of the key and two deployments sharing one
+    // database do not take turns at each other's backups.
+    let got: bool =
+        sqlx::query_scalar("select pg_try_advisory_lock(hashtextextended(current_schema(), $1))")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?;
     Ok(got.then_some(conn))
 }
 

@@ -89,7 +89,9 @@ const EMAIL_COLUMNS: &str = "id, stream, source, message_id, message_id_derived,
      from_name, to_addrs, cc_addrs, subject, sent_at, received_at, body_text, body_html, \
      in_reply_to, refs, thread_id, contact_id, company_id, erased_at";
 
-pub async fn insert_email(tx: &mut Tx, e: &EmailRow) -> Result<(), StoreError> {
+/// The free-text fields a parsed message fills, checked on every write
+/// (first receipt and release from quarantine alike).
+fn check_fields(e: &EmailRow) -> Result<(), StoreError> {
     for s in [
         &e.message_id,
         &e.subject,
@@ -106,6 +108,11 @@ pub async fn insert_email(tx: &mut Tx, e: &EmailRow) -> Result<(), StoreError> {
     {
         check_text(s)?;
     }
+    Ok(())
+}
+
+pub async fn insert_email(tx: &mut Tx, e: &EmailRow) -> Result<(), StoreError> {
+    check_fields(e)?;
     on_tx!(tx, |c| sqlx::query(&format!(
         "insert into emails ({EMAIL_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
          $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
@@ -146,6 +153,7 @@ pub async fn insert_email(tx: &mut Tx, e: &EmailRow) -> Result<(), StoreError> {
 
 /// Replace the parsed fields of a quarantined email that now parses.
 pub async fn release_email(tx: &mut Tx, e: &EmailRow) -> Result<(), StoreError> {
+    check_fields(e)?;
     on_tx!(tx, |c| sqlx::query(
         "update emails set message_id = $2, message_id_derived = $3, conflict = $4, \
          status = $5, quarantine_reason = null, quarantine_detail = null, from_addr = $6, \
