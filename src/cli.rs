@@ -1400,7 +1400,6 @@ async fn mailbox(action: MailboxAction) -> anyhow::Result<ExitCode> {
     use crate::ingest::imap::{Fetcher, MailboxConfig};
     let settings = Settings::load()?;
     let state = startup::services(&settings, Arc::new(SystemClock)).await?;
-    let now = state.audit.clock().now().timestamp_micros();
     match action {
         MailboxAction::Add {
             name,
@@ -1424,17 +1423,11 @@ async fn mailbox(action: MailboxAction) -> anyhow::Result<ExitCode> {
                 folder,
                 enabled: !disabled,
             };
-            mb.validate().map_err(|e| anyhow::anyhow!(e))?;
-            state.ingest.check_stream(&mb.stream)?;
-            let mut tx = state.db.begin().await?;
-            crate::store::emails::upsert_mailbox(&mut tx, &mb.row(now)).await?;
-            tx.commit().await?;
+            state.ingest.put_mailbox(&mb).await?;
             println!("mailbox {} → stream {}", mb.name, mb.stream);
         }
         MailboxAction::List { json } => {
-            let rows = crate::store::emails::mailboxes(&state.db).await?;
-            for r in &rows {
-                let mb = MailboxConfig::from_row(r);
+            for mb in state.ingest.mailboxes().await? {
                 if json {
                     println!("{}", serde_json::to_string(&mb)?);
                 } else {

@@ -60,23 +60,23 @@ async fn each_role_signs_in_and_sees_only_what_it_may() {
     for (role, sees, not) in [
         (
             Role::Admin,
-            &["Users", "Privacy", "Compliance", "Owner"][..],
+            &["Admin", "Privacy", "Compliance", "Owner", "Drafts"][..],
             &[][..],
         ),
         (
             Role::Ops,
-            &["Privacy", "Compliance", "Sales Ops"],
-            &["Users"],
+            &["Admin", "Privacy", "Compliance", "Sales Ops"],
+            &[],
         ),
         (
             Role::Sales,
-            &["Leads", "Companies", "Stock"],
-            &["Users", "Privacy", "Compliance"],
+            &["Leads", "Companies", "Stock", "Review", "Drafts"],
+            &["Admin", "Privacy", "Compliance"],
         ),
         (
             Role::ReadOnly,
             &["Sales Ops", "Owner", "Activity"],
-            &["Users", "Privacy", "Compliance"],
+            &["Admin", "Privacy", "Compliance"],
         ),
     ] {
         b.login(&base, &email(role), PASSWORD).await;
@@ -108,6 +108,11 @@ async fn each_role_signs_in_and_sees_only_what_it_may() {
         ("/compliance", "compliance"),
         ("/privacy", "privacy"),
         ("/admin/users", "users"),
+        ("/admin/models", "models"),
+        ("/admin/mailboxes", "mailboxes"),
+        ("/admin/backups", "backups"),
+        ("/review", "review"),
+        ("/drafts", "drafts-empty"),
     ] {
         b.goto(&format!("{base}{path}")).await;
         assert!(!overflows(&b).await, "{path} overflows 1366×768");
@@ -360,6 +365,89 @@ async fn untrusted_text_stays_inert_and_the_keyboard_reaches_everything() {
                    .filter(e => !(e.labels && e.labels.length)).map(e => e.name);")
             .await;
         assert_eq!(unlabelled, json!([]), "{path}");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sales_overrides_a_classification_and_approves_an_edited_draft() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Some(b) = Browser::start(LAPTOP.0, LAPTOP.1).await else {
+        return;
+    };
+    let Some((app, _sim)) =
+        common::drafting::app(Backend::Sqlite, |s| s.pipeline_workers = 0).await
+    else {
+        return;
+    };
+    let id = common::drafting::post_price_request(&app, "browser-1@sharma-traders.in").await;
+    app.state.pipeline.drain(20).await.unwrap();
+    let base = base(&app);
+    b.login(&base, &email(Role::Sales), PASSWORD).await;
+
+    // Triage: from the inbox to the email, its classification, an override.
+    b.goto(&format!("{base}/")).await;
+    assert!(b.text("#inbox").await.contains("Product inquiry"));
+    b.click("#inbox a").await;
+    b.wait_for(|u| u.contains("/emails/"), "the email's page")
+        .await;
+    assert_eq!(b.text("#intent").await, "Product inquiry");
+    b.eval("document.querySelector('#override-intent').value = 'purchase_order';")
+        .await;
+    b.type_into("#justification", "The customer quotes PO 4471")
+        .await;
+    b.click("#override button[type=submit]").await;
+    b.wait_for(|u| u.contains("done=overridden"), "the override saved")
+        .await;
+    assert_eq!(b.text("#intent").await, "Purchase order");
+    assert!(b.text("#overrides").await.contains("PO 4471"));
+    b.screenshot("email-overridden").await;
+
+    // Review: the email and the draft side by side; edit, then approve.
+    b.goto(&format!("{base}/drafts")).await;
+    b.screenshot("drafts").await;
+    b.click("#drafts a").await;
+    b.wait_for(|u| u.contains("/drafts/"), "the draft's page")
+        .await;
+    let tops = b
+        .eval("return ['email-h', 'reply-h'].map(i => Math.round(document.getElementById(i).getBoundingClientRect().top));")
+        .await;
+    assert_eq!(tops[0], tops[1], "side by side at 1366×768: {tops}");
+    assert!(!overflows(&b).await);
+    b.screenshot("draft-review").await;
+    b.eval("const t = document.querySelector('#draft-text'); t.focus(); t.setSelectionRange(t.value.length, t.value.length);")
+        .await;
+    b.keys("\u{E007}PS: Saturday delivery is possible.").await;
+    b.click("#approve button[type=submit]").await;
+    b.wait_for(|u| u.contains("done=approved"), "the approval")
+        .await;
+    assert_eq!(b.text("#draft-status").await, "approved");
+    let (_, page) = app.get_json(&format!("/api/v1/drafts?email={id}")).await;
+    let d = &page["items"][0];
+    assert_eq!(d["status"], "approved");
+    assert_eq!(d["edits_made"]["edited"], true, "{d}");
+    let text = d["approved_text"].as_str().unwrap();
+    assert!(
+        text.trim_end()
+            .ends_with("\nPS: Saturday delivery is possible."),
+        "{text}"
+    );
+    assert!(!text.contains('\r'), "stored with LF line ends");
+    b.screenshot("draft-approved").await;
+
+    // Every control labelled; nothing wider than a phone.
+    for path in ["/drafts", &format!("/emails/{id}"), "/review"] {
+        b.goto(&format!("{base}{path}")).await;
+        let unlabelled = b
+            .eval("return Array.from(document.querySelectorAll('main input:not([type=hidden]), main select, main textarea'))\
+                   .filter(e => !(e.labels && e.labels.length)).map(e => e.name);")
+            .await;
+        assert_eq!(unlabelled, json!([]), "{path}");
+    }
+    b.set_size(PHONE.0, PHONE.1).await;
+    for path in ["/drafts", &format!("/emails/{id}")] {
+        b.goto(&format!("{base}{path}")).await;
+        assert!(!overflows(&b).await, "{path} overflows a phone");
     }
     app.shutdown().await;
 }

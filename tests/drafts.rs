@@ -941,37 +941,6 @@ story!(
     }
 );
 
-/// A price request from Anil Sharma posted as a raw message, as a mail relay
-/// would; returns the stored email's id.
-async fn post_price_request(app: &TestApp, message_id: &str) -> String {
-    let raw = format!(
-        "Message-ID: <{message_id}>\r\n\
-         From: Anil Sharma <anil@sharma-traders.in>\r\n\
-         To: sales@demo-electricals.in\r\n\
-         Subject: Price request\r\n\
-         Date: Thu, 15 Jan 2026 14:00:00 +0530\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\r\n\
-         Hello,\r\nPlease quote your price and stock for\r\n\
-         2.5 sq mm FR wire 10 coil\r\n\
-         Thanks,\r\nAnil\r\n"
-    );
-    let ops = app.token(Role::Ops).await;
-    let r = app
-        .client
-        .post(app.url("/api/v1/emails?stream=sales"))
-        .bearer_auth(&ops)
-        .header("content-type", "message/rfc822")
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 story!(
     an_imported_price_request_waits_in_the_review_queue_with_a_stock_aware_draft,
     |b: Backend| async move {
@@ -979,7 +948,7 @@ story!(
         let Some((app, _sim)) = drafting::app(b, |s| s.pipeline_workers = 0).await else {
             return;
         };
-        let email_id = post_price_request(&app, "price-1@sharma-traders.in").await;
+        let email_id = drafting::post_price_request(&app, "price-1@sharma-traders.in").await;
         let queue = format!("/api/v1/drafts?status=pending&stream=sales&email={email_id}");
         let (_, before) = app.get_json(&queue).await;
         assert_eq!(
@@ -1031,7 +1000,7 @@ story!(
         let Some((app, _sim)) = drafting::app(b, |s| s.pipeline_workers = 0).await else {
             return;
         };
-        let approved_email = post_price_request(&app, "price-2@sharma-traders.in").await;
+        let approved_email = drafting::post_price_request(&app, "price-2@sharma-traders.in").await;
         app.state.pipeline.drain(20).await.unwrap();
         let (_, page) = app
             .get_json(&format!("/api/v1/drafts?email={approved_email}"))
@@ -1046,7 +1015,7 @@ story!(
             )
             .await;
         assert_eq!(s, 200, "{body}");
-        let pending_email = post_price_request(&app, "price-3@sharma-traders.in").await;
+        let pending_email = drafting::post_price_request(&app, "price-3@sharma-traders.in").await;
         app.state.pipeline.drain(20).await.unwrap();
 
         let (ops, admin) = (app.token(Role::Ops).await, app.admin().await);

@@ -40,6 +40,7 @@ fn chart_values(html: &str, chart: &str) -> Vec<String> {
 
 fn concrete(path: &str) -> String {
     path.replace("{id}", "no-such-id")
+        .replace("{version}", "no-such-version")
         .replace("{file}", "pebble.css")
 }
 
@@ -104,7 +105,8 @@ story!(
         for (role, web) in &sessions {
             let home = web.get("/").await.body;
             for (link, who) in [
-                ("href=\"/admin/users\"", &[Role::Admin][..]),
+                ("href=\"/admin\"", &[Role::Admin, Role::Ops][..]),
+                ("href=\"/drafts\"", &Role::ALL[..]),
                 ("href=\"/compliance\"", &[Role::Admin, Role::Ops]),
                 ("href=\"/privacy\"", &[Role::Admin, Role::Ops]),
                 (
@@ -964,6 +966,245 @@ story!(
             403
         );
         assert_eq!(sales.get("/emails/no-such-email").await.status, 404);
+        app.shutdown().await;
+    }
+);
+
+story!(
+    a_classification_is_overridden_with_a_reason_and_a_draft_approved_after_editing,
+    |b: Backend| async move {
+        let Some((app, _sim)) = common::drafting::app(b, |s| s.pipeline_workers = 0).await else {
+            return;
+        };
+        let first = common::drafting::post_price_request(&app, "ui-1@sharma-traders.in").await;
+        let second = common::drafting::post_price_request(&app, "ui-2@sharma-traders.in").await;
+        app.state.pipeline.drain(50).await.unwrap();
+        let sales = Web::login(&app, Role::Sales).await;
+
+        // The inbox shows each email's intent and confidence.
+        let inbox = sales.get("/").await.body;
+        assert!(inbox.contains("Product inquiry"), "{inbox}");
+
+        // The email's page: the classification, its evidence, the override form.
+        let page = sales.get(&format!("/emails/{first}")).await;
+        assert_eq!(page.status, 200);
+        assert_eq!(by_id(&page.body, "intent"), "Product inquiry");
+        assert!(page.body.contains("id=\"evidence\""));
+        assert!(page.body.contains("id=\"override\""));
+        let read_only = Web::login(&app, Role::ReadOnly).await;
+        let seen = read_only.get(&format!("/emails/{first}")).await.body;
+        assert!(seen.contains("id=\"classification\"") && !seen.contains("id=\"override\""));
+
+        // An override needs a justification; with one it stands and is listed.
+        let path = format!("/emails/{first}/override");
+        let refused = sales
+            .post(
+                &path,
+                &[("intent", "purchase_order"), ("justification", "  ")],
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains("justification"), "{}", refused.body);
+        let done = sales
+            .post(
+                &path,
+                &[
+                    ("intent", "purchase_order"),
+                    ("justification", "They attached a PO number"),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 303);
+        assert_eq!(
+            done.location.as_deref(),
+            Some(format!("/emails/{first}?done=overridden").as_str())
+        );
+        let after = sales.get(done.location.as_deref().unwrap()).await.body;
+        assert_eq!(by_id(&after, "intent"), "Purchase order");
+        assert!(after.contains("They attached a PO number"));
+        assert!(after.contains("Classification changed"));
+        let (_, decision) = app
+            .get_json(&format!("/api/v1/classifications/{first}"))
+            .await;
+        assert_eq!(decision["intent"], "purchase_order");
+        assert_eq!(decision["overridden"], true);
+        assert_eq!(
+            decision["overrides"][0]["justification"],
+            "They attached a PO number"
+        );
+
+        // Confirming the other one from its page takes it out of review.
+        let confirmed = sales.post(&format!("/emails/{second}/confirm"), &[]).await;
+        assert_eq!(confirmed.status, 303);
+        let (_, decision) = app
+            .get_json(&format!("/api/v1/classifications/{second}"))
+            .await;
+        assert!(decision["reviewed_at"].is_string(), "{decision}");
+
+        // The review queue: two drafts waiting; the email and the reply side by side.
+        let queue = sales.get("/drafts").await.body;
+        let (_, api) = app.get_json("/api/v1/drafts?status=pending").await;
+        let drafts: Vec<String> = api["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(drafts.len(), 2, "{api}");
+        for d in &drafts {
+            assert!(queue.contains(&format!("/drafts/{d}")), "{queue}");
+        }
+        let draft_page = sales.get(&format!("/drafts/{}", drafts[0])).await.body;
+        assert!(draft_page.contains("id=\"email-text\""));
+        assert!(draft_page.contains("id=\"approve\"") && draft_page.contains("id=\"reject\""));
+        assert!(
+            draft_page.contains("Tally cache"),
+            "the facts name their source"
+        );
+        let generated = api["items"][0]["text"].as_str().unwrap().to_owned();
+        // A browser sends a textarea's lines with CRLF.
+        let edited = format!("{}\nPS: we can deliver on Saturday.", generated.trim_end())
+            .replace('\n', "\r\n");
+        let approved = sales
+            .post(
+                &format!("/drafts/{}/approve", drafts[0]),
+                &[("text", edited.as_str())],
+            )
+            .await;
+        assert_eq!(approved.status, 303, "{}", approved.body);
+        let shown = sales.get(approved.location.as_deref().unwrap()).await.body;
+        assert!(shown.contains("Approved; the reply is queued"));
+        assert!(
+            !shown.contains("id=\"approve\""),
+            "an approved draft has no form"
+        );
+        let (_, d) = app.get_json(&format!("/api/v1/drafts/{}", drafts[0])).await;
+        assert_eq!(d["status"], "approved");
+        assert_eq!(
+            d["approved_text"].as_str().unwrap().trim_end(),
+            format!("{}\nPS: we can deliver on Saturday.", generated.trim_end())
+        );
+        assert_eq!(d["edits_made"]["edited"], true);
+        assert_eq!(d["edits_made"]["lines_added"], 1);
+        assert!(d["edits"][0]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+PS: we can deliver on Saturday."));
+
+        // Rejecting needs a reason.
+        let reject = format!("/drafts/{}/reject", drafts[1]);
+        assert_eq!(sales.post(&reject, &[("reason", "")]).await.status, 400);
+        let rejected = sales
+            .post(&reject, &[("reason", "Customer called instead")])
+            .await;
+        assert_eq!(rejected.status, 303);
+        let (_, d) = app.get_json(&format!("/api/v1/drafts/{}", drafts[1])).await;
+        assert_eq!(d["status"], "rejected");
+        assert_eq!(d["reject_reason"], "Customer called instead");
+        // A second review of the same draft is refused, plainly.
+        let again = sales.post(&reject, &[("reason", "twice")]).await;
+        assert_eq!(again.status, 409);
+        app.shutdown().await;
+    }
+);
+
+story!(
+    admin_pages_show_the_model_registry_mailboxes_and_backups,
+    |b: Backend| async move {
+        let Some(app) = spawn_app(b).await else {
+            return;
+        };
+        let admin = Web::login(&app, Role::Admin).await;
+        let ops = Web::login(&app, Role::Ops).await;
+        assert_eq!(
+            admin.get("/admin").await.location.as_deref(),
+            Some("/admin/users")
+        );
+        assert_eq!(
+            ops.get("/admin").await.location.as_deref(),
+            Some("/admin/models")
+        );
+
+        // Registry: the shipped model serves; Ops may retrain but not promote.
+        let page = ops.get("/admin/models").await.body;
+        assert!(page.contains("id=\"serving\""), "{page}");
+        assert!(page.contains("action=\"/admin/models/train\""));
+        assert!(!page.contains("/promote\""));
+        let trained = ops.post("/admin/models/train", &[]).await;
+        assert_eq!(trained.status, 303, "{}", trained.body);
+        let (_, reg) = app.get_json("/api/v1/models").await;
+        let version = reg["models"][0]["version"].as_str().unwrap().to_owned();
+        let page = admin.get("/admin/models").await.body;
+        assert!(
+            page.contains(&format!("/admin/models/{version}/promote")),
+            "{page}"
+        );
+        assert_eq!(
+            ops.post(&format!("/admin/models/{version}/promote"), &[])
+                .await
+                .status,
+            403
+        );
+
+        // Mailboxes: a bad port is named; a good mailbox is listed and in the API.
+        let mut form = vec![
+            ("name", "sales-box"),
+            ("stream", "sales"),
+            ("host", "imap.example.in"),
+            ("port", "99999"),
+            ("tls", "on"),
+            ("username", "sales@example.in"),
+            ("password_env", "PEBBLE_IMAP_SALES_PASSWORD"),
+            ("folder", "INBOX"),
+        ];
+        let bad = ops.post("/admin/mailboxes", &form).await;
+        assert_eq!(bad.status, 400);
+        assert!(bad.body.contains("port"));
+        form[3] = ("port", "993");
+        assert_eq!(ops.post("/admin/mailboxes", &form).await.status, 303);
+        let page = ops.get("/admin/mailboxes").await.body;
+        assert!(
+            page.contains("sales-box") && page.contains("disabled"),
+            "unticked means disabled: {page}"
+        );
+        let (_, boxes) = app.get_json("/api/v1/mailboxes").await;
+        assert_eq!(boxes[0]["name"], "sales-box");
+        assert_eq!(boxes[0]["enabled"], false);
+
+        // Backups: started from the page, it finishes and can be verified.
+        let started = ops.post("/admin/backups", &[("kind", "full")]).await;
+        assert_eq!(started.status, 303, "{}", started.body);
+        let mut row = Value::Null;
+        for _ in 0..300 {
+            let (_, list) = app.get_json("/api/v1/backups").await;
+            row = list[0].clone();
+            if row["status"] != "running" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(row["status"], "created", "{row}");
+        let id = row["id"].as_str().unwrap().to_owned();
+        let page = ops.get("/admin/backups").await.body;
+        assert!(
+            page.contains(&format!("/admin/backups/{id}/verify")),
+            "{page}"
+        );
+        assert_eq!(
+            ops.post(&format!("/admin/backups/{id}/verify"), &[])
+                .await
+                .status,
+            303
+        );
+        for _ in 0..300 {
+            let (_, b) = app.get_json(&format!("/api/v1/backups/{id}")).await;
+            row = b;
+            if !row["verify_ok"].is_null() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(row["verify_ok"], true, "{row}");
         app.shutdown().await;
     }
 );

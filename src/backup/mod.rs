@@ -751,6 +751,71 @@ impl Backups {
         Ok(archive)
     }
 
+    /// Start a backup in the background and return its id at once (the API
+    /// and the UI answer before the minutes a backup can take); the
+    /// catalogue row shows the outcome.
+    pub async fn start_create(
+        self: &Arc<Self>,
+        kind: Kind,
+        actor: Actor,
+    ) -> Result<String, BackupError> {
+        let turn = self.turn()?;
+        let pending = self.begin(kind, None).await?;
+        let id = pending.id.clone();
+        let backups = self.clone();
+        tokio::spawn(async move {
+            let _turn = turn;
+            if let Err(e) = backups
+                .complete(pending, actor, &ProgressBar::hidden())
+                .await
+            {
+                tracing::error!(error = %e, "a backup started in the background failed");
+            }
+        });
+        Ok(id)
+    }
+
+    /// Start verifying a catalogued backup in the background; the row shows
+    /// the verdict. Refused when the backup has no file (failed, or removed
+    /// by retention).
+    pub async fn start_verify(
+        self: &Arc<Self>,
+        id: &str,
+        actor: Actor,
+    ) -> Result<Kind, BackupError> {
+        let row = self.get(id).await?;
+        let file = match (&row.file, row.status.as_str(), row.deleted_at) {
+            (Some(f), "created", None) => PathBuf::from(f),
+            _ => {
+                return Err(BackupError::Refused(format!(
+                    "backup {id} has no file to verify (status {}{})",
+                    row.status,
+                    if row.deleted_at.is_some() {
+                        ", removed by retention"
+                    } else {
+                        ""
+                    }
+                )))
+            }
+        };
+        let kind: Kind = row
+            .kind
+            .parse()
+            .map_err(|e: String| BackupError::corrupt("catalogue", e))?;
+        let turn = self.turn()?;
+        let backups = self.clone();
+        tokio::spawn(async move {
+            let _turn = turn;
+            if let Err(e) = backups
+                .verify_in_turn(&file, None, actor, &ProgressBar::hidden())
+                .await
+            {
+                tracing::error!(error = %e, "a verification started in the background failed");
+            }
+        });
+        Ok(kind)
+    }
+
     /// Verify a backup file; records `BackupVerified` (and the catalogue's
     /// verdict) when the backup is one of this database's.
     pub async fn verify(

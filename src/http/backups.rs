@@ -7,7 +7,6 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -114,19 +113,7 @@ async fn create_backup(
         .unwrap_or("full")
         .parse()
         .map_err(|e: String| ApiError::bad("kind", e))?;
-    let turn = state.backups.turn()?;
-    let pending = state.backups.begin(kind, None).await?;
-    let id = pending.id.clone();
-    let backups = state.backups.clone();
-    tokio::spawn(async move {
-        let _turn = turn;
-        if let Err(e) = backups
-            .complete(pending, principal.actor(), &ProgressBar::hidden())
-            .await
-        {
-            tracing::error!(error = %e, "backup requested over the API failed");
-        }
-    });
+    let id = state.backups.start_create(kind, principal.actor()).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Started {
@@ -148,36 +135,10 @@ async fn verify_backup(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, axum::Json<Started>), ApiError> {
-    let row = state.backups.get(backup_id(&id)?).await?;
-    let file = match (&row.file, row.status.as_str(), row.deleted_at) {
-        (Some(f), "created", None) => std::path::PathBuf::from(f),
-        _ => {
-            return Err(ApiError::Conflict(format!(
-                "backup {id} has no file to verify (status {}{})",
-                row.status,
-                if row.deleted_at.is_some() {
-                    ", removed by retention"
-                } else {
-                    ""
-                }
-            )))
-        }
-    };
-    let kind: Kind = row
-        .kind
-        .parse()
-        .map_err(|e: String| ApiError::Internal(anyhow::anyhow!(e)))?;
-    let turn = state.backups.turn()?;
-    let backups = state.backups.clone();
-    tokio::spawn(async move {
-        let _turn = turn;
-        if let Err(e) = backups
-            .verify_in_turn(&file, None, principal.actor(), &ProgressBar::hidden())
-            .await
-        {
-            tracing::error!(error = %e, "verification requested over the API failed");
-        }
-    });
+    let kind = state
+        .backups
+        .start_verify(backup_id(&id)?, principal.actor())
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Started {

@@ -302,7 +302,7 @@ fn id(id: &str) -> Result<&str, ApiError> {
     Ok(id)
 }
 
-fn encode_cursor(d: &Draft) -> String {
+pub fn encode_cursor(d: &Draft) -> String {
     let json = serde_json::json!([d.created_at, d.id]).to_string();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
 }

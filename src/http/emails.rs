@@ -47,6 +47,7 @@ impl From<IngestError> for ApiError {
             IngestError::UnknownStream(..) => ApiError::bad("stream", e.to_string()),
             IngestError::NotFound => ApiError::NotFound,
             IngestError::NotQuarantined(_) => ApiError::Conflict(e.to_string()),
+            IngestError::InvalidMailbox { field, detail } => ApiError::bad(field, detail),
             IngestError::Objects(o) => o.into(),
             IngestError::Store(s) => s.into(),
             IngestError::Audit(a) => a.into(),
@@ -428,10 +429,7 @@ async fn retry_quarantined(
 async fn list_mailboxes(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<MailboxConfig>>, ApiError> {
-    let rows = sql::mailboxes(&state.db).await?;
-    Ok(axum::Json(
-        rows.iter().map(MailboxConfig::from_row).collect(),
-    ))
+    Ok(axum::Json(state.ingest.mailboxes().await?))
 }
 
 /// Add or change a mailbox (by name). Running watchers pick it up within a
@@ -444,15 +442,7 @@ async fn put_mailbox(
     State(state): State<AppState>,
     Json(body): Json<MailboxConfig>,
 ) -> Result<axum::Json<MailboxConfig>, ApiError> {
-    body.validate().map_err(|e| {
-        let (field, detail) = e.split_once(": ").unwrap_or(("body", e.as_str()));
-        ApiError::bad(field, detail)
-    })?;
-    state.ingest.check_stream(&body.stream)?;
-    let now = state.audit.clock().now().timestamp_micros();
-    let mut tx = state.db.begin().await?;
-    sql::upsert_mailbox(&mut tx, &body.row(now)).await?;
-    tx.commit().await?;
+    state.ingest.put_mailbox(&body).await?;
     Ok(axum::Json(body))
 }
 

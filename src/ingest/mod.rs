@@ -31,6 +31,9 @@ pub enum IngestError {
     NotFound,
     #[error("email {0} is not in quarantine")]
     NotQuarantined(String),
+    /// A mailbox setting that cannot work: `field`, and why.
+    #[error("{field}: {detail}")]
+    InvalidMailbox { field: String, detail: String },
     #[error(transparent)]
     Objects(#[from] ObjectError),
     #[error(transparent)]
@@ -145,6 +148,29 @@ impl Ingest {
                 self.streams.join(", "),
             ))
         }
+    }
+
+    /// The IMAP mailboxes and the stream each feeds.
+    pub async fn mailboxes(&self) -> Result<Vec<imap::MailboxConfig>, IngestError> {
+        let rows = sql::mailboxes(&self.db).await?;
+        Ok(rows.iter().map(imap::MailboxConfig::from_row).collect())
+    }
+
+    /// Add or change a mailbox (by name); running watchers pick it up.
+    pub async fn put_mailbox(&self, mb: &imap::MailboxConfig) -> Result<(), IngestError> {
+        mb.validate().map_err(|e| {
+            let (field, detail) = e.split_once(": ").unwrap_or(("mailbox", e.as_str()));
+            IngestError::InvalidMailbox {
+                field: field.to_owned(),
+                detail: detail.to_owned(),
+            }
+        })?;
+        self.check_stream(&mb.stream)?;
+        let now = self.audit.clock().now().timestamp_micros();
+        let mut tx = self.db.begin().await?;
+        sql::upsert_mailbox(&mut tx, &mb.row(now)).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Receive one message durably: when this returns Ok, the raw bytes and

@@ -19,6 +19,7 @@ pub mod llm;
 pub mod offline;
 pub mod step;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -192,6 +193,15 @@ impl TryFrom<DecisionRow> for Decision {
             email_id: r.email_id,
         })
     }
+}
+
+/// The label standing on an email, for lists.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Label {
+    pub intent: Intent,
+    pub confidence: f64,
+    /// A person confirmed or overrode it.
+    pub reviewed: bool,
 }
 
 /// An override with its justification.
@@ -719,6 +729,28 @@ impl IntentService {
             row.try_into()?,
             overrides.into_iter().map(OverrideView::from).collect(),
         ))
+    }
+
+    /// The standing label (intent, confidence, reviewed) of each of these
+    /// emails that has a decision, for lists such as the inbox.
+    pub async fn labels(
+        &self,
+        email_ids: &[String],
+    ) -> Result<HashMap<String, Label>, IntentError> {
+        sql::labels(&self.db, email_ids)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    r.email_id,
+                    Label {
+                        intent: parse_intent(&r.intent, "intent")?,
+                        confidence: r.confidence,
+                        reviewed: r.reviewed,
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// A person changes the label, with a justification (`LeadClassified`

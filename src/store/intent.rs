@@ -264,6 +264,36 @@ pub async fn decision_tx(tx: &mut Tx, email_id: &str) -> Result<Option<DecisionR
     .await?))
 }
 
+/// The label standing on an email, for lists of emails.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct LabelRow {
+    pub email_id: String,
+    pub intent: String,
+    pub confidence: f64,
+    pub reviewed: bool,
+}
+
+/// The standing labels of those of `email_ids` that have a decision (one
+/// page of a list, so at most a few hundred ids).
+pub async fn labels(db: &Db, email_ids: &[String]) -> Result<Vec<LabelRow>, StoreError> {
+    if email_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (1..=email_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "select email_id, intent, confidence, reviewed_at is not null as reviewed \
+         from classifications where email_id in ({})",
+        marks.join(", ")
+    );
+    on_db!(db, |p| {
+        let mut q = sqlx::query_as(&sql);
+        for id in email_ids {
+            q = q.bind(id);
+        }
+        Ok(q.fetch_all(p).await?)
+    })
+}
+
 /// Decisions below `threshold` that nobody has reviewed, oldest first, after
 /// the keyset `(created_at, email_id)`.
 pub async fn review_queue(

@@ -1,17 +1,53 @@
-//! `/admin/users`: accounts and roles, through the same `Auth` calls as the
-//! API (each change audited there; a role change or disable ends sessions).
+//! The admin section: `/admin` leads to the first admin page the role may
+//! open, every admin page carries the section's tabs, and `/admin/users`
+//! (accounts and roles) lives here, through the same `Auth` calls as the API
+//! (each change audited there; a role change or disable ends sessions).
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Form;
-use maud::html;
+use maud::{html, Markup};
 use pebble_core::access::Role;
 use serde::Deserialize;
 
-use super::{page, redirect, Ctx, UiError};
+use super::{done, page, redirect, Ctx, UiError};
 use crate::http::{ApiError, AppState};
+
+/// The admin pages, in tab order; each role sees those it may open.
+const SECTION: &[(&str, &str)] = &[
+    ("/admin/users", "Users and roles"),
+    ("/admin/models", "Model registry"),
+    ("/admin/mailboxes", "Mailboxes"),
+    ("/admin/backups", "Backups"),
+];
+
+fn tabs(ctx: &Ctx) -> Markup {
+    html! {
+        nav aria-label="Admin" {
+            ul.tabs {
+                @for (path, label) in SECTION.iter().filter(|(p, _)| ctx.may("GET", p)) {
+                    li { a href=(path) aria-current=[(ctx.path == *path).then_some("page")] { (label) } }
+                }
+            }
+        }
+    }
+}
+
+/// A page of the admin section, under its tabs.
+pub fn admin_page(ctx: &Ctx, title: &str, body: Markup) -> Response {
+    page(ctx, title, html! { (tabs(ctx)) (body) })
+}
+
+pub async fn section(ctx: Ctx) -> Result<Response, UiError> {
+    let first = SECTION
+        .iter()
+        .map(|(p, _)| *p)
+        .find(|p| ctx.may("GET", p))
+        .ok_or(ApiError::Forbidden)?;
+    Ok(redirect(first))
+}
 
 const DONE: &[(&str, &str)] = &[
     ("created", "User created."),
@@ -37,12 +73,8 @@ pub async fn users(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, UiError> {
     let all = state.auth.list_users().await?;
-    let done = q
-        .get("done")
-        .and_then(|d| DONE.iter().find(|(k, _)| k == d))
-        .map(|(_, m)| *m);
     let body = html! {
-        @if let Some(m) = done { p.flash.ok role="status" { (m) } }
+        (done(&q, DONE))
         div.table-wrap { table #users {
             thead { tr { th { "Name" } th { "Email" } th { "Role" } th { "Status" } th { "Change" } } }
             tbody { @for u in &all {
@@ -89,7 +121,7 @@ pub async fn users(
             div { button type="submit" { "Create user" } }
         }
     };
-    Ok(page(&ctx, "Users and roles", body))
+    Ok(admin_page(&ctx, "Users and roles", body))
 }
 
 #[derive(Deserialize)]

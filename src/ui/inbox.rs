@@ -10,9 +10,10 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use maud::{html, Markup, PreEscaped};
 
-use super::{filled, local_offset, page, when, Ctx, UiError};
+use super::{done, filled, local_offset, page, review, when, Ctx, UiError};
 use crate::http::emails::{attachment_download, sanitise};
 use crate::http::{ApiError, AppState};
+use crate::store::drafts::DraftFilter;
 use crate::store::emails::{self as sql, EmailFilter, EmailRow};
 
 const PAGE: i64 = 50;
@@ -85,6 +86,9 @@ pub async fn inbox(
     )
     .await
     .map_err(ApiError::from)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let labels = state.intent.labels(&ids).await?;
+    let threshold = state.intent.review_threshold();
     let offset = local_offset(&state);
     let next = (rows.len() as i64 == PAGE)
         .then(|| rows.last().map(|r| format!("{}.{}", r.received_at, r.id)))
@@ -124,12 +128,13 @@ pub async fn inbox(
             div { button type="submit" { "Filter" } }
         }
         div.table-wrap { table #inbox {
-            thead { tr { th { "Received" } th { "Stream" } th { "From" } th { "Subject" } } }
+            thead { tr { th { "Received" } th { "Stream" } th { "Intent" } th { "From" } th { "Subject" } } }
             tbody {
                 @for e in &rows {
                     tr {
                         td { (when(offset, e.received_at)) }
                         td { (e.stream) }
+                        td { (review::label_cell(labels.get(&e.id), threshold)) }
                         td { (sender(e)) }
                         td {
                             a href=(format!("/emails/{}", e.id)) {
@@ -140,7 +145,7 @@ pub async fn inbox(
                         }
                     }
                 }
-                @if rows.is_empty() { tr { td colspan="4" { "No emails here." } } }
+                @if rows.is_empty() { tr { td colspan="5" { "No emails here." } } }
             }
         } }
         @if let Some(n) = next {
@@ -163,6 +168,7 @@ pub async fn email(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, UiError> {
     let e = sql::email(&state.db, email_id(&id)?)
         .await
@@ -171,11 +177,21 @@ pub async fn email(
     let attachments = sql::attachments(&state.db, &e.id)
         .await
         .map_err(ApiError::from)?;
+    let classification = review::panel(&state, &ctx, &e.id).await?;
+    let drafts = state
+        .drafts
+        .list(&DraftFilter {
+            email_id: Some(e.id.clone()),
+            limit: 20,
+            ..DraftFilter::default()
+        })
+        .await?;
     let offset = local_offset(&state);
     let may_download = ctx.may("GET", "/emails/{id}/attachments/{position}");
     let to = list_of(&e.to_addrs);
     let cc = list_of(&e.cc_addrs);
     let body = html! {
+        (done(&q, review::DONE))
         dl.headers {
             dt { "From" } dd { (sender(&e)) }
             dt { "To" } dd { (to.join(", ")) }
@@ -184,6 +200,8 @@ pub async fn email(
             dt { "Stream" } dd { (e.stream) }
             @if e.erased_at.is_some() { dt { "Erased" } dd { "This email's personal data was erased on request." } }
         }
+        (classification)
+        (super::drafts::of_email(&drafts))
         h2 { "Message" }
         pre.body #email-text { (e.body_text) }
         @if let Some(h) = &e.body_html {

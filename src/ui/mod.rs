@@ -10,12 +10,17 @@
 
 mod activity;
 mod admin;
+mod backups;
 pub mod chart;
 mod compliance;
 mod crm;
 mod dashboards;
+mod drafts;
 mod inbox;
+mod mailboxes;
+mod models;
 mod privacy;
+mod review;
 pub mod session;
 mod stock;
 
@@ -57,6 +62,24 @@ pub fn router() -> Router<AppState> {
         .route("/leads", get(crm::leads))
         .route("/leads/{id}/stage", post(crm::change_stage))
         .route("/stock", get(stock::search))
+        .route("/emails/{id}/override", post(review::override_decision))
+        .route("/emails/{id}/confirm", post(review::confirm))
+        .route("/review", get(review::queue))
+        .route("/drafts", get(drafts::list))
+        .route("/drafts/{id}", get(drafts::draft))
+        .route("/drafts/{id}/approve", post(drafts::approve))
+        .route("/drafts/{id}/reject", post(drafts::reject))
+        .route("/admin", get(admin::section))
+        .route("/admin/models", get(models::registry))
+        .route("/admin/models/train", post(models::train))
+        .route("/admin/models/rollback", post(models::rollback))
+        .route("/admin/models/{version}/promote", post(models::promote))
+        .route(
+            "/admin/mailboxes",
+            get(mailboxes::list).post(mailboxes::save),
+        )
+        .route("/admin/backups", get(backups::list).post(backups::create))
+        .route("/admin/backups/{id}/verify", post(backups::verify))
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/users/{id}/role", post(admin::set_role))
         .route("/admin/users/{id}/disable", post(admin::disable))
@@ -143,6 +166,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 /// The navigation: every page the role may open, in this order.
 const NAV: &[(&str, &str)] = &[
     ("/", "Inbox"),
+    ("/review", "Review"),
+    ("/drafts", "Drafts"),
     ("/dashboards/sales-ops", "Sales Ops"),
     ("/dashboards/owner", "Owner"),
     ("/leads", "Leads"),
@@ -151,7 +176,7 @@ const NAV: &[(&str, &str)] = &[
     ("/activity", "Activity"),
     ("/compliance", "Compliance"),
     ("/privacy", "Privacy"),
-    ("/admin/users", "Users"),
+    ("/admin", "Admin"),
 ];
 
 fn role_label(r: Role) -> &'static str {
@@ -349,6 +374,58 @@ pub fn fmt_time(offset: FixedOffset, t: DateTime<Utc>) -> String {
     t.with_timezone(&offset)
         .format("%Y-%m-%d %H:%M")
         .to_string()
+}
+
+/// The confirmation for `?done=code`, chosen from the page's fixed list.
+pub fn done(
+    q: &std::collections::HashMap<String, String>,
+    table: &[(&str, &'static str)],
+) -> Markup {
+    let message = q
+        .get("done")
+        .and_then(|d| table.iter().find(|(k, _)| k == d))
+        .map(|(_, m)| *m);
+    html! { @if let Some(m) = message { p.flash.ok role="status" { (m) } } }
+}
+
+/// Who did what, by display name; Read-Only sees that a colleague did it
+/// (SPEC §8: only permitted roles see personal data).
+pub struct People {
+    names: Option<std::collections::HashMap<String, String>>,
+}
+
+impl People {
+    pub async fn for_ctx(state: &AppState, ctx: &Ctx) -> Result<People, UiError> {
+        if ctx.role() == Role::ReadOnly {
+            return Ok(People { names: None });
+        }
+        let users = state.auth.list_users().await?;
+        Ok(People {
+            names: Some(
+                users
+                    .into_iter()
+                    .map(|u| {
+                        let name = if u.display_name.trim().is_empty() {
+                            u.email
+                        } else {
+                            u.display_name
+                        };
+                        (u.id, name)
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    pub fn name(&self, user_id: &str) -> String {
+        match &self.names {
+            None => "a colleague".into(),
+            Some(names) => names
+                .get(user_id)
+                .cloned()
+                .unwrap_or_else(|| user_id.to_owned()),
+        }
+    }
 }
 
 /// Query parameters with empty values dropped: an HTML form sends every

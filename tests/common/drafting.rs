@@ -6,10 +6,12 @@ use chrono::{DateTime, Utc};
 use pebble::config::Settings;
 use pebble::drafts::{DraftInput, EmailRef};
 use pebble::tally::sim::{self, SimConfig, SimHandle};
+use pebble_core::access::Role;
 use pebble_core::audit::Actor;
 use pebble_core::catalog::{parse_catalog, CatalogItem};
 use pebble_intent::products::ProductMatcher;
 use pebble_intent::Intent;
+use serde_json::Value;
 
 use super::{spawn_app_with, Backend, TestApp};
 
@@ -93,4 +95,36 @@ pub fn input(intent: Intent, email: EmailRef) -> DraftInput {
         assignee_id: None,
         stock: Vec::new(),
     }
+}
+
+/// A price request from Anil Sharma for the demo catalogue's FR wire,
+/// posted as a raw message by Ops, as a mail relay would; returns the
+/// stored email's id.
+pub async fn post_price_request(app: &TestApp, message_id: &str) -> String {
+    let raw = format!(
+        "Message-ID: <{message_id}>\r\n\
+         From: Anil Sharma <anil@sharma-traders.in>\r\n\
+         To: sales@demo-electricals.in\r\n\
+         Subject: Price request\r\n\
+         Date: Thu, 15 Jan 2026 14:00:00 +0530\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n\
+         Hello,\r\nPlease quote your price and stock for\r\n\
+         2.5 sq mm FR wire 10 coil\r\n\
+         Thanks,\r\nAnil\r\n"
+    );
+    let ops = app.token(Role::Ops).await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/emails?stream=sales"))
+        .bearer_auth(&ops)
+        .header("content-type", "message/rfc822")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
