@@ -189,6 +189,7 @@ impl People {
 
 pub async fn sales_ops(
     db: &Db,
+    people: &People,
     now: DateTime<Utc>,
     offset: FixedOffset,
 ) -> Result<SalesOps, StoreError> {
@@ -247,6 +248,24 @@ pub async fn sales_ops(
         .fold((0, 0), |(d, o), w| (d + w.decisions, o + w.overrides));
     let accuracy_overall = ratio(d - o.min(d), d);
 
+    let (funnel, conversion) = funnel(db).await?;
+    let response = response_times(db, people, now_us - WINDOW_DAYS * DAY).await?;
+
+    Ok(SalesOps {
+        as_of: now,
+        emails_today,
+        emails_this_week,
+        emails_per_day,
+        accuracy,
+        accuracy_overall,
+        funnel,
+        conversion,
+        response,
+    })
+}
+
+/// The lead funnel now, and won ÷ (won + lost).
+pub async fn funnel(db: &Db) -> Result<(Vec<StageCount>, Option<f64>), StoreError> {
     let by_stage: HashMap<String, i64> = sql::leads_by_stage(db).await?.into_iter().collect();
     let at = |s: Stage| by_stage.get(s.as_str()).copied().unwrap_or(0);
     let open_path = [
@@ -271,18 +290,48 @@ pub async fn sales_ops(
         reached: at(Stage::Lost),
     });
     let conversion = ratio(at(Stage::Won), at(Stage::Won) + at(Stage::Lost));
+    Ok((funnel, conversion))
+}
 
-    Ok(SalesOps {
-        as_of: now,
-        emails_today,
-        emails_this_week,
-        emails_per_day,
-        accuracy,
-        accuracy_overall,
-        funnel,
-        conversion,
-        response: ResponseTimes::default(),
+/// Receipt → reply sent, for replies sent since `since`: overall and by the
+/// person who approved the reply, busiest first.
+async fn response_times(db: &Db, people: &People, since: i64) -> Result<ResponseTimes, StoreError> {
+    let mut all = Vec::new();
+    let mut by_user: HashMap<String, Vec<i64>> = HashMap::new();
+    for (user, _stream, received, sent) in crate::store::drafts::response_times(db, since).await? {
+        let secs = (sent - received).max(0) / 1_000_000;
+        all.push(secs);
+        if let Some(u) = user {
+            by_user.entry(u).or_default().push(secs);
+        }
+    }
+    let mut staff: Vec<(String, Vec<i64>)> = by_user.into_iter().collect();
+    staff.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
+    let by_staff = staff
+        .into_iter()
+        .map(|(user, mut v)| {
+            v.sort_unstable();
+            StaffResponse {
+                staff: people.name(&user),
+                replies: v.len() as i64,
+                p50_secs: nearest_rank(&v, 0.5),
+                p95_secs: nearest_rank(&v, 0.95),
+            }
+        })
+        .collect();
+    all.sort_unstable();
+    Ok(ResponseTimes {
+        replies: all.len() as i64,
+        p50_secs: (!all.is_empty()).then(|| nearest_rank(&all, 0.5)),
+        p95_secs: (!all.is_empty()).then(|| nearest_rank(&all, 0.95)),
+        by_staff,
     })
+}
+
+/// The nearest-rank percentile of sorted, non-empty values.
+fn nearest_rank(sorted: &[i64], q: f64) -> i64 {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 pub async fn owner(

@@ -14,7 +14,7 @@ use chrono::Utc;
 use common::drafting::{self, email, input};
 use common::smtp::SmtpSink;
 use common::{Backend, TestDb};
-use pebble::clock::{ManualClock, SystemClock};
+use pebble::clock::{Clock, ManualClock, SystemClock};
 use pebble::config::Settings;
 use pebble::http::AppState;
 use pebble::store::drafts::Draft;
@@ -196,6 +196,26 @@ story!(
             (SALES, 1, 3600.0)
         );
         assert_eq!(stats.response_by_stream[0].key, "sales");
+        // The Sales Ops dashboard's staff response times; Read-Only sees no names.
+        for (show, staff) in [(true, SALES), (false, "Staff 1")] {
+            let people = pebble::dashboard::People::load(&rig.state.db, show)
+                .await
+                .unwrap();
+            let s = pebble::dashboard::sales_ops(
+                &rig.state.db,
+                &people,
+                rig.clock.now(),
+                chrono::FixedOffset::east_opt(19_800).unwrap(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                (s.response.replies, s.response.p50_secs, s.response.p95_secs),
+                (1, Some(3600), Some(3600))
+            );
+            assert_eq!(s.response.by_staff[0].staff, staff);
+            assert_eq!(s.response.by_staff[0].p95_secs, 3600);
+        }
         let metrics = rig.state.metrics.render(&rig.state.db);
         assert!(
             metrics.contains("pebble_response_time_seconds_count 1"),

@@ -63,15 +63,20 @@ fn offset(state: &AppState) -> chrono::FixedOffset {
 /// Emails processed, classification accuracy, the lead funnel and response times.
 #[utoipa::path(get, path = "/api/v1/dashboards/sales-ops", tag = "dashboards", security(("bearer" = [])),
     responses((status = 200, body = SalesOps), (status = 401, body = Problem)))]
-async fn sales_ops(State(state): State<AppState>) -> Result<axum::Json<SalesOps>, ApiError> {
+async fn sales_ops(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<axum::Json<SalesOps>, ApiError> {
+    let people = People::load(&state.db, principal.role != Role::ReadOnly).await?;
     let now = state.audit.clock().now();
     Ok(axum::Json(
-        dashboard::sales_ops(&state.db, now, offset(&state)).await?,
+        dashboard::sales_ops(&state.db, &people, now, offset(&state)).await?,
     ))
 }
 
 /// Draft approval by staff member, common customer queries, Tally sync health,
-/// AI-draft use. Read-Only sees staff as "Staff 1", "Staff 2", ….
+/// AI-draft use. Read-Only sees staff as "Staff 1", "Staff 2", … (here and
+/// in the Sales Ops response times).
 #[utoipa::path(get, path = "/api/v1/dashboards/owner", tag = "dashboards", security(("bearer" = [])),
     responses((status = 200, body = Owner), (status = 401, body = Problem)))]
 async fn owner(

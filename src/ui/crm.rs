@@ -169,10 +169,8 @@ pub async fn leads(
                 .map(|l| encode_cursor(lq.sort, sort_value_lead(l, lq.sort), &l.id))
         })
         .flatten();
-    let s =
-        dashboard::sales_ops(&state.db, state.audit.clock().now(), local_offset(&state)).await?;
-    let funnel: Vec<(String, f64)> = s
-        .funnel
+    let (funnel, _) = dashboard::funnel(&state.db).await?;
+    let funnel: Vec<(String, f64)> = funnel
         .iter()
         .map(|f| (f.stage.clone(), f.now as f64))
         .collect();

@@ -34,7 +34,8 @@ fn shows_people(role: Role) -> bool {
 pub async fn sales_ops(State(state): State<AppState>, ctx: Ctx) -> Result<Response, UiError> {
     let offset = local_offset(&state);
     let now = state.audit.clock().now();
-    let s = dashboard::sales_ops(&state.db, now, offset).await?;
+    let people = People::load(&state.db, shows_people(ctx.role())).await?;
+    let s = dashboard::sales_ops(&state.db, &people, now, offset).await?;
     let per_day: Vec<(String, f64)> = s
         .emails_per_day
         .iter()
