@@ -41,6 +41,7 @@ fn chart_values(html: &str, chart: &str) -> Vec<String> {
 fn concrete(path: &str) -> String {
     path.replace("{id}", "no-such-id")
         .replace("{version}", "no-such-version")
+        .replace("{key}", "no-such-template")
         .replace("{file}", "pebble.css")
 }
 
@@ -1145,6 +1146,68 @@ story!(
                 .status,
             403
         );
+
+        // Reply templates: Admin edits, a bare number is refused, restore brings the built-in back.
+        assert!(!ops
+            .get("/admin/templates")
+            .await
+            .body
+            .contains("action=\"/admin/templates/complaint\""));
+        let page = admin.get("/admin/templates").await.body;
+        assert!(
+            page.contains("action=\"/admin/templates/complaint\""),
+            "{page}"
+        );
+        let unsourced = admin
+            .post(
+                "/admin/templates/complaint",
+                &[(
+                    "body",
+                    "{{greeting}}\r\nWe will call within 2 days.\r\n{{signature}}",
+                )],
+            )
+            .await;
+        assert_eq!(
+            unsourced.status, 400,
+            "a digit outside a placeholder: {}",
+            unsourced.body
+        );
+        let saved = admin
+            .post(
+                "/admin/templates/complaint",
+                &[(
+                    "body",
+                    "{{greeting}}\r\nWe are sorry, and will call you soon.\r\n{{signature}}",
+                )],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let (_, all) = app.get_json("/api/v1/drafts/templates").await;
+        let complaint = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == "complaint")
+            .unwrap()
+            .clone();
+        assert_eq!(complaint["builtin"], false);
+        assert_eq!(
+            complaint["body"],
+            "{{greeting}}\nWe are sorry, and will call you soon.\n{{signature}}"
+        );
+        assert_eq!(
+            admin
+                .post("/admin/templates/complaint/restore", &[])
+                .await
+                .status,
+            303
+        );
+        let (_, all) = app.get_json("/api/v1/drafts/templates").await;
+        assert!(all
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "complaint" && t["builtin"] == true));
 
         // Mailboxes: a bad port is named; a good mailbox is listed and in the API.
         let mut form = vec![

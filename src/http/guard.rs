@@ -239,6 +239,14 @@ pub const RULES: &[(&str, &str, Access)] = &[
         "/admin/models/{version}/promote",
         Access::Page(ADMIN),
     ),
+    // Admin and Ops read the reply templates in the admin section; Admin edits them, as in the API.
+    ("GET", "/admin/templates", Access::Page(ADMIN_OPS)),
+    ("POST", "/admin/templates/{key}", Access::Page(ADMIN)),
+    (
+        "POST",
+        "/admin/templates/{key}/restore",
+        Access::Page(ADMIN),
+    ),
     ("GET", "/admin/users", Access::Page(ADMIN)),
     ("POST", "/admin/users", Access::Page(ADMIN)),
     ("POST", "/admin/users/{id}/disable", Access::Page(ADMIN)),

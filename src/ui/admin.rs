@@ -19,6 +19,7 @@ use crate::http::{ApiError, AppState};
 const SECTION: &[(&str, &str)] = &[
     ("/admin/users", "Users and roles"),
     ("/admin/models", "Model registry"),
+    ("/admin/templates", "Reply templates"),
     ("/admin/mailboxes", "Mailboxes"),
     ("/admin/backups", "Backups"),
 ];

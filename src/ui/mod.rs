@@ -23,6 +23,7 @@ mod privacy;
 mod review;
 pub mod session;
 mod stock;
+mod templates;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::{header, request::Parts, HeaderValue, Method, StatusCode};
@@ -78,6 +79,9 @@ pub fn router() -> Router<AppState> {
             "/admin/mailboxes",
             get(mailboxes::list).post(mailboxes::save),
         )
+        .route("/admin/templates", get(templates::list))
+        .route("/admin/templates/{key}", post(templates::save))
+        .route("/admin/templates/{key}/restore", post(templates::restore))
         .route("/admin/backups", get(backups::list).post(backups::create))
         .route("/admin/backups/{id}/verify", post(backups::verify))
         .route("/admin/users", get(admin::users).post(admin::create_user))
