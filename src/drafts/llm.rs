@@ -21,6 +21,8 @@ const MAX_EMAIL_CHARS: usize = 6000;
 /// Longest draft accepted. Replies are meant to be short; the longest
 /// template draft (a quotation of a dozen items) is under half of this.
 pub const MAX_DRAFT_CHARS: usize = 6000;
+/// Longest model name kept in a draft's generator.
+const MAX_MODEL_CHARS: usize = 100;
 
 const RULES: &str = "You draft the reply to one inbound email for the business named \
 in the facts, an Indian B2B distributor, trader or manufacturer. A person reviews your \
@@ -140,9 +142,19 @@ impl LlmDrafter {
         let messages = prompt(email, intent, key, facts);
         let completion = self.client.complete(&messages, &Format::Text).await?;
         let text = check(&completion.content, facts, sourced)?;
+        // Named by the endpoint, so bounded before it becomes the generator.
+        let model: String = completion
+            .model
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_MODEL_CHARS)
+            .collect();
         Ok(LlmDraft {
             text,
-            model: completion.model,
+            model: match model.trim() {
+                "" => self.client.model().to_owned(),
+                m => m.to_owned(),
+            },
         })
     }
 }
