@@ -211,6 +211,10 @@ pub struct Settings {
     pub draft_lead_time_in_stock: String,
     /// Lead time quoted for items short or out of stock.
     pub draft_lead_time_to_order: String,
+    /// Draft replies with the configured LLM (`llm_url`), given the same
+    /// facts as the templates; the template answers whenever the LLM fails,
+    /// times out or states a number without a source.
+    pub draft_llm: bool,
     /// SMTP server for approved replies: `smtp://host:port` (add `?tls=required`
     /// for STARTTLS) or `smtps://host:465`; empty = replies wait in the outbox.
     pub smtp_url: String,
@@ -331,6 +335,7 @@ impl Default for Settings {
             draft_gst_by_group: String::new(),
             draft_lead_time_in_stock: "ready to dispatch".into(),
             draft_lead_time_to_order: "to be confirmed".into(),
+            draft_llm: false,
             smtp_url: String::new(),
             smtp_username: None,
             smtp_password: None,
@@ -502,6 +507,10 @@ pub const DOCUMENTATION: &[(&str, &str)] = &[
     ("draft_gst_by_group", "GST by Tally stock group: Group=rate;Group=rate."),
     ("draft_lead_time_in_stock", "Lead time quoted for items in stock."),
     ("draft_lead_time_to_order", "Lead time quoted for items short or out of stock."),
+    (
+        "draft_llm",
+        "Draft replies with the LLM (needs llm_url), from the same facts; the template answers on any LLM error, timeout or unsourced number.",
+    ),
     (
         "smtp_url",
         "SMTP server for approved replies: smtp://host:port[?tls=required] or smtps://host:465; empty = replies wait in the outbox.",

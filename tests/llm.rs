@@ -1,6 +1,8 @@
 //! The LLM client against a local server speaking the OpenAI chat API (and
-//! Azure OpenAI's variant): good answers, garbage, 500s, hangs; and the
-//! intent service's fallback to the local model when the LLM fails.
+//! Azure OpenAI's variant): good answers, garbage, 500s, hangs; the intent
+//! service's fallback to the local model when the LLM fails; and drafting by
+//! LLM (`draft_llm`), with the template answering whenever the LLM's reply
+//! fails, is late or states a number no source gives.
 
 mod common;
 
@@ -416,3 +418,279 @@ story!(
         app.shutdown().await;
     }
 );
+
+// Drafting by LLM.
+
+const RATE_ASK: &str =
+    "Dear sir,\nPls send rate and stock for 2.5 sq mm FR wire 10 coil.\nRegards,\nRamesh Iyer";
+
+/// A reply stating only what the facts give: the catalogue's stock (as of
+/// the cache's sync) and rate, GST from configuration, the amount derived,
+/// the configured signature.
+const GOOD_REPLY: &str =
+    "Dear Ramesh Iyer,\n\nThank you for your enquiry. FR PVC Wire 2.5 sq mm (90 m coil): \
+86 Coil in stock as of 15 Jan 2026, 15:00 IST, at ₹2,590.00 per Coil plus 18% GST. \
+Your 10 Coil come to ₹25,900.00 before GST, and can be dispatched in 1-2 working days.\n\n\
+Kindly confirm and we will send a formal quotation.\n\n\
+Regards,\nDemo Electricals, Shop 12, Lamington Road, Mumbai 400007\nPh. 022 2387 1234";
+
+/// The same reply with a price the facts do not hold.
+fn invented_price() -> String {
+    GOOD_REPLY.replace("₹2,590.00", "₹2,450.00")
+}
+
+/// The drafting app with an LLM endpoint at `base`; `draft_llm` as given.
+/// Secrets are set so the test can look for them where they must not be.
+async fn drafting_app(
+    backend: Backend,
+    base: &str,
+    draft_llm: bool,
+) -> Option<(common::TestApp, pebble::tally::sim::SimHandle)> {
+    let url = format!("{base}/v1");
+    common::drafting::app(backend, move |s| {
+        s.llm_url = url;
+        s.llm_model = "gpt-4o-mini".into();
+        s.llm_api_key = Some("sk-test-secret".into());
+        s.llm_timeout_ms = 500;
+        s.llm_retries = 1;
+        s.draft_llm = draft_llm;
+        s.jwt_secret = Some("jwt-secret-never-in-a-prompt-0123456789abcdef".into());
+        s.smtp_username = Some("sales@demo-electricals.in".into());
+        s.smtp_password = Some("smtp-password-never-in-a-prompt".into());
+    })
+    .await
+}
+
+async fn draft_for(app: &common::TestApp, id: &str, body: &str) -> pebble::store::drafts::Draft {
+    let inp = common::drafting::input(
+        pebble_intent::Intent::ProductInquiry,
+        common::drafting::email(
+            id,
+            "ramesh@iyer-electricals.in",
+            Some("Ramesh Iyer"),
+            "Rate required",
+            body,
+        ),
+    );
+    assert_eq!(inp.products.len(), 1, "{:?}", inp.products);
+    app.state
+        .drafts
+        .generate(&inp, None)
+        .await
+        .expect("drafted")
+        .expect("a draft is due")
+}
+
+/// The `DraftGenerated` payload and actor of a draft.
+async fn generated_event(app: &common::TestApp, draft_id: &str) -> Value {
+    let (status, page) = app
+        .get_json(&format!(
+            "/api/v1/activity?event_type=DraftGenerated&entity=draft:{draft_id}"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    page["items"][0].clone()
+}
+
+async fn metrics(app: &common::TestApp) -> String {
+    reqwest::get(format!("http://{}/metrics", app.metrics_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+story!(
+    an_llm_draft_from_the_facts_is_accepted_and_its_generator_recorded,
+    |backend| async move {
+        let (base, fake) = fake_llm(Mode::Content(GOOD_REPLY.into())).await;
+        let Some((app, _sim)) = drafting_app(backend, &base, true).await else {
+            return;
+        };
+        let d = draft_for(&app, "llm-d-1", RATE_ASK).await;
+        assert_eq!(d.generator, "llm:fake-model-2024");
+        assert_eq!(d.body, format!("{GOOD_REPLY}\n"));
+        // The facts stored beside it are those the template would render.
+        let facts: Value = serde_json::from_str(&d.facts).unwrap();
+        assert_eq!(facts["items"][0]["rate"]["value"], "2590");
+
+        // The API shows the generator; the event names it and the LLM as the actor.
+        let (_, page) = app.get_json("/api/v1/drafts?email=llm-d-1").await;
+        assert_eq!(page["items"][0]["generator"], "llm:fake-model-2024");
+        let e = generated_event(&app, &d.id).await;
+        assert_eq!(e["actor_kind"], "ai_agent");
+        assert_eq!(e["actor_id"], "drafter:llm:fake-model-2024");
+        assert_eq!(e["payload"]["generator"], "llm:fake-model-2024");
+        assert!(e["payload"].get("fallback_reason").is_none(), "{e}");
+        assert!(e["payload"]["latency_ms"].as_f64().unwrap() > 0.0);
+
+        // One request: the rules, then the task, the closing, the email and
+        // the facts with their sources; the key only in its header, and no
+        // other secret anywhere in the prompt.
+        let seen = fake.requests();
+        assert_eq!(seen.len(), 1);
+        let r = &seen[0];
+        assert_eq!(r.headers["authorization"], "Bearer sk-test-secret");
+        assert!(r.body.get("response_format").is_none());
+        let rules = r.body["messages"][0]["content"].as_str().unwrap();
+        assert!(rules.contains("Never state a"), "{rules}");
+        let user: Value = serde_json::from_str(r.body["messages"][1]["content"].as_str().unwrap())
+            .expect("the user message is JSON");
+        assert_eq!(user["intent"], "product_inquiry");
+        assert!(user["email"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("2.5 sq mm FR wire 10 coil"));
+        assert_eq!(user["facts"], facts, "the prompt carries the stored facts");
+        assert_eq!(user["facts"]["items"][0]["stock"]["source"], "cache");
+        assert_eq!(
+            user["facts"]["items"][0]["stock"]["as_of_local"],
+            "15 Jan 2026, 15:00 IST"
+        );
+        assert_eq!(user["facts"]["items"][0]["gst_percent"]["source"], "config");
+        assert!(user["closing"]
+            .as_str()
+            .unwrap()
+            .ends_with("Ph. 022 2387 1234"));
+        let prompt = r.body.to_string();
+        for secret in [
+            "sk-test-secret",
+            "jwt-secret-never-in-a-prompt",
+            "smtp-password-never-in-a-prompt",
+        ] {
+            assert!(!prompt.contains(secret), "{secret} in the prompt");
+        }
+
+        let m = metrics(&app).await;
+        assert!(
+            m.contains(r#"pebble_drafts_generated_total{generator="llm",outcome="ok"} 1"#),
+            "{m}"
+        );
+        assert!(
+            m.contains("pebble_draft_generation_latency_seconds_count 1"),
+            "{m}"
+        );
+        app.shutdown().await;
+    }
+);
+
+story!(
+    an_llm_draft_inventing_a_price_gives_way_to_the_template,
+    |backend| async move {
+        let (base, fake) = fake_llm(Mode::Content(invented_price())).await;
+        let Some((app, _sim)) = drafting_app(backend, &base, true).await else {
+            return;
+        };
+        let d = draft_for(&app, "llm-d-2", RATE_ASK).await;
+        assert_eq!(d.generator, "template");
+        assert!(d.body.contains("₹2,590.00 per Coil"), "{}", d.body);
+        assert!(!d.body.contains("2,450"), "{}", d.body);
+        assert_eq!(fake.requests().len(), 1, "a checked answer is not retried");
+        let e = generated_event(&app, &d.id).await;
+        assert_eq!(e["actor_id"], "drafter:template");
+        assert_eq!(e["payload"]["generator"], "template");
+        assert_eq!(e["payload"]["fallback_reason"], "unsourced");
+        assert!(
+            e["payload"]["llm_error"].as_str().unwrap().contains("2450"),
+            "{e}"
+        );
+
+        // An answer without the business's signature is not used either.
+        fake.set(Mode::Content(
+            GOOD_REPLY.replace("Demo Electricals, Shop 12", "Acme Traders, Shop 12"),
+        ));
+        let d = draft_for(&app, "llm-d-3", RATE_ASK).await;
+        assert_eq!(d.generator, "template");
+        let e = generated_event(&app, &d.id).await;
+        assert_eq!(e["payload"]["fallback_reason"], "unsigned");
+
+        let m = metrics(&app).await;
+        for line in [
+            r#"pebble_drafts_generated_total{generator="llm",outcome="unsourced"} 1"#,
+            r#"pebble_drafts_generated_total{generator="llm",outcome="unsigned"} 1"#,
+            r#"pebble_drafts_generated_total{generator="template",outcome="ok"} 2"#,
+        ] {
+            assert!(m.contains(line), "{line}\n{m}");
+        }
+        app.shutdown().await;
+    }
+);
+
+story!(
+    a_failing_or_silent_llm_gives_way_to_the_template,
+    |backend| async move {
+        let (base, fake) = fake_llm(Mode::Fail(500, 1000, String::new())).await;
+        let Some((app, _sim)) = drafting_app(backend, &base, true).await else {
+            return;
+        };
+        let d = draft_for(&app, "llm-d-4", RATE_ASK).await;
+        assert_eq!(d.generator, "template");
+        assert!(d.body.contains("₹2,590.00 per Coil"), "{}", d.body);
+        let e = generated_event(&app, &d.id).await;
+        assert_eq!(e["payload"]["fallback_reason"], "error");
+        assert!(
+            e["payload"]["llm_error"]
+                .as_str()
+                .unwrap()
+                .contains("HTTP 500"),
+            "{e}"
+        );
+        assert_eq!(fake.requests().len(), 2, "one retry (llm_retries = 1)");
+
+        // Far longer than llm_timeout_ms: both attempts time out.
+        fake.clear();
+        fake.set(Mode::Hang(Duration::from_secs(30)));
+        let d = draft_for(&app, "llm-d-5", RATE_ASK).await;
+        assert_eq!(d.generator, "template");
+        let e = generated_event(&app, &d.id).await;
+        assert_eq!(e["payload"]["fallback_reason"], "timeout");
+        assert!(
+            e["payload"]["llm_error"]
+                .as_str()
+                .unwrap()
+                .contains("did not answer"),
+            "{e}"
+        );
+
+        let m = metrics(&app).await;
+        for line in [
+            r#"pebble_drafts_generated_total{generator="llm",outcome="error"} 1"#,
+            r#"pebble_drafts_generated_total{generator="llm",outcome="timeout"} 1"#,
+            r#"pebble_drafts_generated_total{generator="template",outcome="ok"} 2"#,
+        ] {
+            assert!(m.contains(line), "{line}\n{m}");
+        }
+        app.shutdown().await;
+    }
+);
+
+story!(
+    with_llm_drafting_off_templates_draft_and_the_llm_is_never_asked,
+    |backend| async move {
+        let (base, fake) = fake_llm(Mode::Content(GOOD_REPLY.into())).await;
+        let Some((app, _sim)) = drafting_app(backend, &base, false).await else {
+            return;
+        };
+        let d = draft_for(&app, "llm-d-6", RATE_ASK).await;
+        assert_eq!(d.generator, "template");
+        let e = generated_event(&app, &d.id).await;
+        assert!(e["payload"].get("fallback_reason").is_none(), "{e}");
+        assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+        assert!(!metrics(&app).await.contains(r#"generator="llm""#));
+        app.shutdown().await;
+    }
+);
+
+#[tokio::test]
+async fn drafting_by_llm_without_an_endpoint_is_a_configuration_error() {
+    let db = common::TestDb::new(Backend::Sqlite).await.unwrap();
+    let mut settings = db.settings();
+    settings.draft_llm = true;
+    let clock = Arc::new(pebble::clock::ManualClock::new(common::t0()));
+    let e = pebble::startup::services(&settings, clock)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{e:#}").contains("draft_llm"), "{e:#}");
+}

@@ -9,6 +9,7 @@
 //! vendor offers, other).
 
 pub mod facts;
+pub mod llm;
 pub mod numbers;
 pub mod render;
 pub mod step;
@@ -24,10 +25,12 @@ use pebble_intent::Intent;
 use serde::Serialize;
 use serde_json::json;
 use similar::{ChangeTag, TextDiff};
+use tracing::Instrument;
 
 use crate::audit::{Audit, AuditError};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::llm::{ChatClient, LlmConfig};
 use crate::metrics::drafts::GeneratedLabels;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxError};
@@ -38,6 +41,9 @@ use facts::{BusinessTerms, Customer, EmailFacts, FactSource, Facts, Named};
 
 /// The generator recorded for template drafts.
 pub const TEMPLATE: &str = "template";
+/// The metric label of LLM drafts; their recorded generator is `llm:<model>`,
+/// the model as the endpoint names it.
+pub const LLM: &str = "llm";
 /// Longest reviewed text and rejection reason accepted.
 const MAX_TEXT_CHARS: usize = 100_000;
 const MAX_REASON_CHARS: usize = 2_000;
@@ -162,6 +168,8 @@ pub struct Drafts {
     tally: Arc<Tally>,
     outbox: Arc<Outbox>,
     terms: BusinessTerms,
+    /// Set when `draft_llm` is on: drafts are asked of it first.
+    llm: Option<llm::LlmDrafter>,
 }
 
 impl Drafts {
@@ -174,6 +182,13 @@ impl Drafts {
         tally: Arc<Tally>,
         outbox: Arc<Outbox>,
     ) -> anyhow::Result<Drafts> {
+        let llm = match (settings.draft_llm, LlmConfig::from_settings(settings)?) {
+            (false, _) => None,
+            (true, Some(c)) => Some(llm::LlmDrafter::new(ChatClient::new(c)?)),
+            (true, None) => anyhow::bail!(
+                "draft_llm: drafting by LLM needs an endpoint in llm_url (and llm_model)"
+            ),
+        };
         Ok(Drafts {
             db,
             audit,
@@ -182,6 +197,7 @@ impl Drafts {
             tally,
             outbox,
             terms: BusinessTerms::from_settings(settings)?,
+            llm,
         })
     }
 
@@ -309,8 +325,7 @@ impl Drafts {
         }
         let started = Instant::now();
         let made = self.compose(input, key).await;
-        let elapsed = started.elapsed();
-        let (version, body, facts) = match made {
+        let (version, template_body, facts) = match made {
             Ok(m) => m,
             Err(e) => {
                 self.count(TEMPLATE, "failed");
@@ -318,6 +333,14 @@ impl Drafts {
                 return Err(e);
             }
         };
+        // The template's draft is made first either way: it is what the
+        // reviewer gets whenever the LLM's is not usable.
+        let (generator, body, fallback) = match self.ask_llm(input, key, &facts).await {
+            Some(Ok(d)) => (format!("{LLM}:{}", d.model), d.text, None),
+            Some(Err(why)) => (TEMPLATE.to_owned(), template_body, Some(why)),
+            None => (TEMPLATE.to_owned(), template_body, None),
+        };
+        let elapsed = started.elapsed();
         let now = self.clock.now();
         let draft = Draft {
             id: uuid::Uuid::new_v4().to_string(),
@@ -325,7 +348,7 @@ impl Drafts {
             stream: input.email.stream.clone(),
             intent: input.intent.as_str().to_owned(),
             status: "pending".into(),
-            generator: TEMPLATE.into(),
+            generator: generator.clone(),
             template_version: version,
             to_addr: to,
             to_name: input
@@ -367,8 +390,22 @@ impl Drafts {
         }
         let actor = match requested_by {
             Some(u) => Actor::user(u),
-            None => Actor::ai_agent(format!("drafter:{TEMPLATE}")),
+            None => Actor::ai_agent(format!("drafter:{generator}")),
         };
+        let mut payload = json!({
+            "draft_id": draft.id,
+            "email_id": draft.email_id,
+            "generator": draft.generator,
+            "latency_ms": elapsed.as_secs_f64() * 1000.0,
+            "intent": draft.intent,
+            "template": key,
+            "template_version": version,
+            "requested_by": requested_by,
+        });
+        if let Some(why) = &fallback {
+            payload["fallback_reason"] = why.reason().into();
+            payload["llm_error"] = truncate(&why.to_string(), MAX_LLM_ERROR_CHARS).into();
+        }
         self.audit
             .append(
                 &mut tx,
@@ -377,16 +414,7 @@ impl Drafts {
                     actor,
                     "draft",
                     &draft.id,
-                    json!({
-                        "draft_id": draft.id,
-                        "email_id": draft.email_id,
-                        "generator": draft.generator,
-                        "latency_ms": elapsed.as_secs_f64() * 1000.0,
-                        "intent": draft.intent,
-                        "template": key,
-                        "template_version": version,
-                        "requested_by": requested_by,
-                    }),
+                    payload,
                     now,
                 )],
             )
@@ -396,8 +424,39 @@ impl Drafts {
             .drafts
             .generation_latency
             .observe(elapsed.as_secs_f64());
-        self.count(TEMPLATE, "ok");
+        if let Some(why) = &fallback {
+            self.count(LLM, why.reason());
+        }
+        let by = if generator == TEMPLATE { TEMPLATE } else { LLM };
+        self.count(by, "ok");
         Ok(Some(draft))
+    }
+
+    /// The LLM's draft, checked, or why not; `None` when drafting by LLM is off.
+    async fn ask_llm(
+        &self,
+        input: &DraftInput,
+        key: &str,
+        facts: &Facts,
+    ) -> Option<Result<llm::LlmDraft, llm::Fallback>> {
+        let llm = self.llm.as_ref()?;
+        let facts_text = serde_json::to_string(facts).expect("facts serialise");
+        let span = tracing::info_span!("draft_llm", model = llm.model(), intent = key);
+        let answer = llm
+            .draft(&input.email, input.intent, key, facts, |text| {
+                unsourced(text, &facts_text, &input.email)
+            })
+            .instrument(span)
+            .await;
+        if let Err(why) = &answer {
+            tracing::warn!(
+                email_id = input.email.id,
+                reason = why.reason(),
+                error = %why,
+                "LLM draft not used; the template answers"
+            );
+        }
+        Some(answer)
     }
 
     /// Facts, template and text: the timed part of generation.
@@ -411,14 +470,7 @@ impl Drafts {
         let parts = render::parse(&template).map_err(|e| bad("template", e.to_string()))?;
         let body = render::render(&parts, &facts);
         let facts_text = serde_json::to_string(&facts).expect("facts serialise");
-        let missing = numbers::unsourced(
-            &body,
-            [
-                facts_text.as_str(),
-                input.email.subject.as_str(),
-                input.email.body_text.as_str(),
-            ],
-        );
+        let missing = unsourced(&body, &facts_text, &input.email);
         if !missing.is_empty() {
             return Err(DraftError::Unsourced(missing));
         }
@@ -657,6 +709,22 @@ impl Drafts {
             response_by_stream: percentiles(by_stream),
         })
     }
+}
+
+/// The numbers `text` states that neither the facts (as serialised) nor the
+/// email give: the one check every draft passes, template or LLM.
+fn unsourced(text: &str, facts_text: &str, email: &EmailRef) -> Vec<String> {
+    numbers::unsourced(
+        text,
+        [facts_text, email.subject.as_str(), email.body_text.as_str()],
+    )
+}
+
+/// Longest LLM error kept in a `DraftGenerated` event.
+const MAX_LLM_ERROR_CHARS: usize = 500;
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
 }
 
 fn view(key: &str, t: Option<&TemplateVersion>) -> TemplateView {

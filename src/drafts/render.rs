@@ -273,19 +273,28 @@ fn slot(name: &str, f: &Facts) -> String {
                 format!("Terms: {}", f.business.terms)
             }
         }
-        "signature" => {
-            let mut s = "Regards,".to_owned();
-            for line in [&f.business.signature, &f.business.name] {
-                if !line.is_empty() {
-                    s.push('\n');
-                    s.push_str(line);
-                    break;
-                }
-            }
-            s
-        }
+        "signature" => closing(f),
         _ => String::new(),
     }
+}
+
+/// `Regards,` and the signature (else the business's name): how every
+/// reply ends, template or LLM.
+pub fn closing(f: &Facts) -> String {
+    let mut s = "Regards,".to_owned();
+    if let Some(line) = signer(f) {
+        s.push('\n');
+        s.push_str(line);
+    }
+    s
+}
+
+/// The signature, else the business's name, when either is configured.
+pub fn signer(f: &Facts) -> Option<&str> {
+    [&f.business.signature, &f.business.name]
+        .into_iter()
+        .map(String::as_str)
+        .find(|l| !l.is_empty())
 }
 
 fn qty(q: &str, unit: Option<&str>) -> String {

@@ -82,7 +82,7 @@ pub struct DraftView {
     intent: String,
     /// pending, approved, rejected, sent or failed
     status: String,
-    /// template (llm when configured)
+    /// `template`, or `llm:<model>` for a draft the LLM wrote (`draft_llm`)
     generator: String,
     template_version: i64,
     to: String,

@@ -16,7 +16,8 @@ const WINDOW: usize = 100;
 pub struct GeneratedLabels {
     /// `template` or `llm`.
     pub generator: &'static str,
-    /// `ok` or `failed`.
+    /// `ok` or `failed`; for `llm`, `ok` or why the template answered
+    /// instead: `timeout`, `error`, `empty`, `too_long`, `unsigned`, `unsourced`.
     pub outcome: &'static str,
 }
 
