@@ -1034,6 +1034,22 @@ story!(
             "They attached a PO number"
         );
 
+        // The inbox and the API filter by the intent that stands now.
+        let orders = sales.get("/?intent=purchase_order").await.body;
+        assert!(
+            orders.contains(&format!("/emails/{first}"))
+                && !orders.contains(&format!("/emails/{second}"))
+        );
+        assert_eq!(sales.get("/?intent=orders").await.status, 400);
+        let (_, api) = app.get_json("/api/v1/emails?intent=product_inquiry").await;
+        let ids: Vec<&str> = api["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [second.as_str()]);
+
         // Confirming the other one from its page takes it out of review.
         let confirmed = sales.post(&format!("/emails/{second}/confirm"), &[]).await;
         assert_eq!(confirmed.status, 303);

@@ -246,6 +246,21 @@ async fn receive(
     Ok((status, axum::Json(r)))
 }
 
+/// The `intent` filter: one of the eight labels, or a clear error.
+pub fn intent_param(q: &HashMap<String, String>) -> Result<Option<String>, ApiError> {
+    match param(q, "intent")? {
+        None => Ok(None),
+        Some(i) if pebble_intent::Intent::parse(i).is_some() => Ok(Some(i.to_owned())),
+        Some(_) => Err(ApiError::bad(
+            "intent",
+            format!(
+                "must be one of {}",
+                pebble_intent::Intent::ALL.map(|i| i.as_str()).join(", ")
+            ),
+        )),
+    }
+}
+
 /// Emails, newest first.
 #[utoipa::path(get, path = "/api/v1/emails", tag = "emails", security(("bearer" = [])),
     params(
@@ -253,6 +268,7 @@ async fn receive(
         ("thread_id" = Option<String>, Query, description = "only this thread"),
         ("from" = Option<String>, Query, description = "only from this address"),
         ("company_id" = Option<String>, Query, description = "only linked to this company"),
+        ("intent" = Option<String>, Query, description = "only with this intent standing (one of the eight labels)"),
         ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
         ("before" = Option<String>, Query, description = "next_before of the previous page")),
     responses((status = 200, body = EmailPage), (status = 400, body = Problem), (status = 401, body = Problem)))]
@@ -267,6 +283,7 @@ async fn list_emails(
             "thread_id",
             "from",
             "company_id",
+            "intent",
             "limit",
             "before",
         ],
@@ -277,6 +294,7 @@ async fn list_emails(
         thread_id: param(&q, "thread_id")?.map(str::to_owned),
         from_addr: param(&q, "from")?.map(str::to_lowercase),
         company_id: param(&q, "company_id")?.map(str::to_owned),
+        intent: intent_param(&q)?,
         before: before(&q)?,
         limit: limit(&q)?,
     };

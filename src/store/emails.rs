@@ -80,6 +80,8 @@ pub struct EmailFilter {
     pub thread_id: Option<String>,
     pub from_addr: Option<String>,
     pub company_id: Option<String>,
+    /// The intent that stands on the email (the model's, or a person's override).
+    pub intent: Option<String>,
     pub before: Option<(i64, String)>,
     pub limit: i64,
 }
@@ -266,6 +268,12 @@ pub async fn list(db: &Db, f: &EmailFilter) -> Result<Vec<EmailRow>, StoreError>
             clauses.push(format!("{column} = ${n}"));
         }
     }
+    if f.intent.is_some() {
+        n += 1;
+        clauses.push(format!(
+            "id in (select email_id from classifications where intent = ${n})"
+        ));
+    }
     if f.before.is_some() {
         clauses.push(format!(
             "(received_at < ${a} or (received_at = ${a} and id < ${b}))",
@@ -282,9 +290,15 @@ pub async fn list(db: &Db, f: &EmailFilter) -> Result<Vec<EmailRow>, StoreError>
     );
     Ok(on_db!(db, |p| {
         let mut q = sqlx::query_as(&sql).bind(&f.status);
-        for v in [&f.stream, &f.thread_id, &f.from_addr, &f.company_id]
-            .into_iter()
-            .flatten()
+        for v in [
+            &f.stream,
+            &f.thread_id,
+            &f.from_addr,
+            &f.company_id,
+            &f.intent,
+        ]
+        .into_iter()
+        .flatten()
         {
             q = q.bind(v);
         }

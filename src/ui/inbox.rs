@@ -48,7 +48,7 @@ pub async fn inbox(
     let q = filled(q);
     if let Some(k) = q
         .keys()
-        .find(|k| !["stream", "from", "before"].contains(&k.as_str()))
+        .find(|k| !["stream", "from", "intent", "before"].contains(&k.as_str()))
     {
         return Err(ApiError::bad(k.clone(), "unknown parameter").into());
     }
@@ -63,6 +63,7 @@ pub async fn inbox(
     {
         return Err(ApiError::bad("from", "at most 320 characters").into());
     }
+    let intent = crate::http::emails::intent_param(&q)?;
     let before = match q.get("before") {
         None => None,
         Some(b) => {
@@ -79,6 +80,7 @@ pub async fn inbox(
             stream: stream.clone(),
             status: Some("ready".into()),
             from_addr: from.clone(),
+            intent: intent.clone(),
             before,
             limit: PAGE,
             ..EmailFilter::default()
@@ -100,6 +102,9 @@ pub async fn inbox(
         }
         if let Some(f) = &from {
             pairs.push(("from", f));
+        }
+        if let Some(i) = &intent {
+            pairs.push(("intent", i));
         }
         let qs = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
@@ -124,6 +129,15 @@ pub async fn inbox(
             div {
                 label for="from" { "From (address)" }
                 input #from type="email" name="from" value=(from.clone().unwrap_or_default()) data-search;
+            }
+            div {
+                label for="intent" { "Intent" }
+                select #intent name="intent" {
+                    option value="" { "any" }
+                    @for i in pebble_intent::Intent::ALL {
+                        option value=(i.as_str()) selected[intent.as_deref() == Some(i.as_str())] { (review::intent_name(i)) }
+                    }
+                }
             }
             div { button type="submit" { "Filter" } }
         }
