@@ -197,14 +197,10 @@ pub async fn sales_ops(
     let today = day_start(now_us, offset);
     let end = now_us + 1;
     let first_day = today - (DAYS - 1) * DAY;
-    let mut per_day = vec![0i64; DAYS as usize];
-    for (bucket, _, n) in sql::per_bucket(db, "EmailReceived", first_day, DAY, end).await? {
-        if let Some(slot) = usize::try_from(bucket)
-            .ok()
-            .and_then(|b| per_day.get_mut(b))
-        {
-            *slot += n;
-        }
+    let mut per_day = Vec::with_capacity(DAYS as usize);
+    for i in 0..DAYS {
+        let from = first_day + i * DAY;
+        per_day.push(sql::count(db, "EmailReceived", None, from, (from + DAY).min(end)).await?);
     }
     let emails_per_day: Vec<DayCount> = per_day
         .iter()
@@ -215,34 +211,27 @@ pub async fn sales_ops(
         })
         .collect();
     let emails_today = per_day.last().copied().unwrap_or(0);
-    // The week so far, from local Monday.
+    // The week so far, from local Monday: always inside the days charted.
     let weekday = i64::from(local_date(today, offset).weekday().num_days_from_monday());
     let monday = today - weekday * DAY;
-    let emails_this_week = sql::count(db, "EmailReceived", monday, end).await?;
+    let emails_this_week = per_day[(DAYS - 1 - weekday) as usize..].iter().sum();
 
     let first_week = monday - (WEEKS - 1) * WEEK;
-    let mut weeks: BTreeMap<i64, (i64, i64)> = (0..WEEKS).map(|w| (w, (0, 0))).collect();
-    for (bucket, actor_kind, n) in
-        sql::per_bucket(db, "LeadClassified", first_week, WEEK, end).await?
-    {
-        if let Some(w) = weeks.get_mut(&bucket) {
-            // The model decides as an ai_agent; a person's classification is an override.
-            if actor_kind == "user" {
-                w.1 += n;
-            } else {
-                w.0 += n;
-            }
-        }
-    }
-    let accuracy: Vec<WeekAccuracy> = weeks
-        .iter()
-        .map(|(&w, &(decisions, overrides))| WeekAccuracy {
-            week: local_date(first_week + w * WEEK, offset),
+    let mut accuracy = Vec::with_capacity(WEEKS as usize);
+    for w in 0..WEEKS {
+        let from = first_week + w * WEEK;
+        let to = (from + WEEK).min(end);
+        // The model decides as an ai_agent; a person's classification is an override.
+        let all = sql::count(db, "LeadClassified", None, from, to).await?;
+        let overrides = sql::count(db, "LeadClassified", Some("user"), from, to).await?;
+        let decisions = all - overrides;
+        accuracy.push(WeekAccuracy {
+            week: local_date(from, offset),
             decisions,
             overrides,
             accuracy: ratio(decisions - overrides.min(decisions), decisions),
-        })
-        .collect();
+        });
+    }
     let (d, o) = accuracy
         .iter()
         .fold((0, 0), |(d, o), w| (d + w.decisions, o + w.overrides));

@@ -15,39 +15,27 @@ fn json_text(db: &Db, field: &str) -> String {
     }
 }
 
-/// Events of one type in `[from, to)`.
-pub async fn count(db: &Db, event_type: &str, from: i64, to: i64) -> Result<i64, StoreError> {
+/// Events of one type in `[from, to)`, optionally only those by one kind of
+/// actor. One range count on the covering index per window: grouping a
+/// computed bucket over the whole span instead sorts every event in it in a
+/// temporary B-tree, several times slower on a busy stream.
+pub async fn count(
+    db: &Db,
+    event_type: &str,
+    actor_kind: Option<&str>,
+    from: i64,
+    to: i64,
+) -> Result<i64, StoreError> {
     on_db!(db, |p| Ok(sqlx::query_scalar(
         "select count(*) from activity_stream a \
-         where a.event_type = $1 and a.occurred_at >= $2 and a.occurred_at < $3"
+         where a.event_type = $1 and a.occurred_at >= $2 and a.occurred_at < $3 \
+         and ($4 is null or a.actor_kind = $4)"
     )
     .bind(event_type)
     .bind(from)
     .bind(to)
+    .bind(actor_kind)
     .fetch_one(p)
-    .await?))
-}
-
-/// Events of one type per bucket of `width` µs, buckets counted from `origin`
-/// (local midnight or a local Monday): `(bucket index, actor kind, count)`.
-pub async fn per_bucket(
-    db: &Db,
-    event_type: &str,
-    origin: i64,
-    width: i64,
-    to: i64,
-) -> Result<Vec<(i64, String, i64)>, StoreError> {
-    on_db!(db, |p| Ok(sqlx::query_as(
-        "select (a.occurred_at - $2) / $3 as bucket, a.actor_kind, count(*) \
-         from activity_stream a \
-         where a.event_type = $1 and a.occurred_at >= $2 and a.occurred_at < $4 \
-         group by bucket, a.actor_kind order by bucket"
-    )
-    .bind(event_type)
-    .bind(origin)
-    .bind(width)
-    .bind(to)
-    .fetch_all(p)
     .await?))
 }
 
