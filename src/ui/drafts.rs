@@ -12,7 +12,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::review::intent_name;
-use super::{done, filled, local_offset, page, redirect, when, Ctx, People, UiError};
+use super::{done, filled, local_offset, page, people, redirect, when, Ctx, UiError};
 use crate::drafts::facts::{Availability, FactSource, Facts, Item};
 use crate::http::drafts::{draft_filter, encode_cursor};
 use crate::http::{ApiError, AppState};
@@ -143,7 +143,7 @@ pub async fn draft(
     let outbox = crate::store::outbox::by_draft(&state.db, &d.id)
         .await
         .map_err(ApiError::from)?;
-    let people = People::for_ctx(&state, &ctx).await?;
+    let people = people(&state, &ctx).await?;
     let offset = local_offset(&state);
     let may_review = d.status == "pending" && ctx.may("POST", "/drafts/{id}/approve");
     let facts: Option<Facts> = serde_json::from_str(&d.facts).ok();

@@ -392,44 +392,14 @@ pub fn done(
     html! { @if let Some(m) = message { p.flash.ok role="status" { (m) } } }
 }
 
-/// Who did what, by display name; Read-Only sees that a colleague did it
-/// (SPEC §8: only permitted roles see personal data).
-pub struct People {
-    names: Option<std::collections::HashMap<String, String>>,
-}
-
-impl People {
-    pub async fn for_ctx(state: &AppState, ctx: &Ctx) -> Result<People, UiError> {
-        if ctx.role() == Role::ReadOnly {
-            return Ok(People { names: None });
-        }
-        let users = state.auth.list_users().await?;
-        Ok(People {
-            names: Some(
-                users
-                    .into_iter()
-                    .map(|u| {
-                        let name = if u.display_name.trim().is_empty() {
-                            u.email
-                        } else {
-                            u.display_name
-                        };
-                        (u.id, name)
-                    })
-                    .collect(),
-            ),
-        })
-    }
-
-    pub fn name(&self, user_id: &str) -> String {
-        match &self.names {
-            None => "a colleague".into(),
-            Some(names) => names
-                .get(user_id)
-                .cloned()
-                .unwrap_or_else(|| user_id.to_owned()),
-        }
-    }
+/// Who did what, by name for roles that may see people, numbered for
+/// Read-Only (SPEC §8: only permitted roles see personal data).
+pub async fn people(state: &AppState, ctx: &Ctx) -> Result<crate::dashboard::People, UiError> {
+    Ok(
+        crate::dashboard::People::load(&state.db, ctx.role() != Role::ReadOnly)
+            .await
+            .map_err(ApiError::from)?,
+    )
 }
 
 /// Query parameters with empty values dropped: an HTML form sends every

@@ -12,7 +12,7 @@ use maud::{html, Markup};
 use pebble_intent::Intent;
 use serde::Deserialize;
 
-use super::{done, filled, local_offset, page, redirect, when, Ctx, People, UiError};
+use super::{done, filled, local_offset, page, people, redirect, when, Ctx, UiError};
 use crate::http::{ApiError, AppState};
 use crate::intent::{Decision, IntentError, OverrideView};
 
@@ -135,7 +135,7 @@ pub async fn panel(state: &AppState, ctx: &Ctx, email_id: &str) -> Result<Markup
         }
         Err(e) => return Err(e.into()),
     };
-    let people = People::for_ctx(state, ctx).await?;
+    let people = people(state, ctx).await?;
     let offset = local_offset(state);
     let may_review = ctx.may("POST", "/emails/{id}/override");
     Ok(html! {
@@ -220,7 +220,7 @@ fn status_badge(d: &Decision, threshold: f64) -> Markup {
 
 fn override_list(
     overrides: &[OverrideView],
-    people: &People,
+    people: &crate::dashboard::People,
     offset: chrono::FixedOffset,
 ) -> Markup {
     html! {
