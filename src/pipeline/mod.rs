@@ -7,6 +7,14 @@
 //!
 //! Steps must be idempotent: a crash after a step's own writes and before
 //! its completion runs the step again.
+//!
+//! Classify and draft belong to their capabilities (`intent::step`,
+//! `drafts::step`); extract, link and enrich draw on several (identifiers,
+//! the CRM, Tally) and live here.
+
+pub mod enrich;
+pub mod extract;
+pub mod link;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -92,5 +92,6 @@ pub fn input(intent: Intent, email: EmailRef) -> DraftInput {
         contact_id: None,
         assignee_id: None,
         stock: Vec::new(),
+        history: None,
     }
 }
