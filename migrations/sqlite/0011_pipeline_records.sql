@@ -3,6 +3,10 @@
 -- finds its record and writes nothing. The draft step reads the enrichment.
 -- JSON columns are text, as elsewhere. Times in µs since the epoch.
 
+-- What a step said when it completed ("draft …", "2 product(s): 2 live",
+-- "no lead for spam"): the outcome beside the latency.
+alter table pipeline_jobs add column note text;
+
 -- Where the sender asked replies to go (the Reply-To header), when given.
 alter table emails add column reply_to text;
 

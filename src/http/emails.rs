@@ -467,6 +467,8 @@ pub struct JobView {
     run_after: String,
     last_error: Option<String>,
     duration_us: Option<i64>,
+    /// What the step said it did, once done.
+    note: Option<String>,
     updated_at: String,
 }
 
@@ -481,6 +483,7 @@ impl From<Job> for JobView {
             run_after: canonical_time(j.run_after),
             last_error: j.last_error,
             duration_us: j.duration_us,
+            note: j.note,
             updated_at: canonical_time(j.updated_at),
         }
     }

@@ -75,9 +75,8 @@ pub async fn extraction(db: &Db, email_id: &str) -> Result<Option<ExtractionRow>
 pub async fn insert_link(tx: &mut Tx, r: &LinkRow) -> Result<bool, StoreError> {
     check_text(&r.identifiers)?;
     check_text(&r.note)?;
-    let n =
-        on_tx!(tx, |c| {
-            sqlx::query(
+    let n = on_tx!(tx, |c| {
+        sqlx::query(
         "insert into email_links (email_id, company_id, identifiers, lead_id, lead_from, lead_to, \
          note, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict do nothing"
     )
@@ -93,7 +92,7 @@ pub async fn insert_link(tx: &mut Tx, r: &LinkRow) -> Result<bool, StoreError> {
     .await
     .map_err(refused)?
     .rows_affected()
-        });
+    });
     Ok(n == 1)
 }
 
