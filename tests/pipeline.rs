@@ -448,6 +448,47 @@ story!(
                 .starts_with("already"));
         }
         assert_eq!(footprint(&app).await, after);
+
+        // Admin puts the customer's history into the follow-up template; the
+        // next follow-up's draft states the order's date from the CRM.
+        let admin = app.admin().await;
+        let r = app
+            .client
+            .put(app.url("/api/v1/drafts/templates/order_followup"))
+            .bearer_auth(&admin)
+            .json(&json!({"body": "{{greeting}}\n\n{{customer_history}}\n\nWe are checking {{your_order}}.\n\n{{signature}}"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        app.clock.advance(chrono::Duration::days(2));
+        let raw = "Message-ID: <fu-2@sharma-traders.in>\r\nFrom: Anil Sharma <anil@sharma-traders.in>\r\n\
+                   Subject: Dispatch status\r\n\r\nWhen will our material be dispatched?\r\n";
+        let followup = post(&app, raw).await;
+        app.state.pipeline.drain(1).await.unwrap();
+        set_intent(&app, &followup, "order_followup").await;
+        app.state.pipeline.drain(20).await.unwrap();
+        let d = pipeline_draft(&app, &followup).await;
+        let facts: Value = serde_json::from_str(&d.facts).unwrap();
+        let history = &facts["history"];
+        assert_eq!(history["last_order"]["email_id"], id.as_str(), "{history}");
+        assert_eq!(history["previous_emails"], 1, "{history}");
+        assert_eq!(history["source"], "crm");
+        assert!(
+            d.body.contains(
+                "Thank you for your continued business: your last order reached us on 15 Jan 2026, 15:00 IST."
+            ),
+            "{}",
+            d.body
+        );
+        let settings = settings_texts(&app);
+        let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+        check_every_number(
+            &d,
+            &catalog(),
+            "Dispatch status\nWhen will our material be dispatched?",
+            &settings,
+        );
     }
 );
 
