@@ -238,7 +238,11 @@ story!(
             assert_eq!(l["payload"]["ok"], true, "{l}");
         }
 
-        // Draft: to the Reply-To, stock live (no "as of"), every number sourced.
+        // Draft: to the Reply-To (kept on the email), stock live (no "as of"),
+        // every number sourced.
+        let (_, email) = app.get_json(&format!("/api/v1/emails/{id}")).await;
+        assert_eq!(email["reply_to"], "purchase@sharma-traders.in", "{email}");
+        assert_eq!(email["from"], "anil@sharma-traders.in", "{email}");
         let d = pipeline_draft(&app, &id).await;
         assert_eq!(d.to_addr, "purchase@sharma-traders.in");
         assert!(d.body.contains("86 Coil in stock "), "{}", d.body);

@@ -102,6 +102,8 @@ pub struct EmailView {
     quarantine_detail: Option<String>,
     from: Option<String>,
     from_name: Option<String>,
+    /// Where the sender asked replies to go (`Reply-To`), when given.
+    reply_to: Option<String>,
     to: Vec<String>,
     cc: Vec<String>,
     subject: String,
@@ -139,6 +141,7 @@ impl EmailView {
             quarantine_detail: e.quarantine_detail,
             from: e.from_addr,
             from_name: e.from_name,
+            reply_to: e.reply_to,
             to: list_of(&e.to_addrs),
             cc: list_of(&e.cc_addrs),
             subject: e.subject,
