@@ -327,6 +327,35 @@ async fn lead_stage(app: &TestApp, id: &str) -> Value {
     app.get_json(&format!("/api/v1/leads/{id}")).await.1["stage"].clone()
 }
 
+story!(
+    with_tally_hanging_the_lookup_gives_up_at_its_timeout_and_the_draft_states_the_cache,
+    |b: Backend| async move {
+        let Some((app, sim)) = drafting::app(b, |s| s.pipeline_workers = 0).await else {
+            return;
+        };
+        // Tally accepts the request and never answers.
+        sim.set_fault(Some(pebble::tally::sim::Fault::Hang));
+        let raw = price_request("price-4@sharma-traders.in", "");
+        let id = post(&app, &raw).await;
+        app.state.pipeline.drain(1).await.unwrap();
+        set_intent(&app, &id, "product_inquiry").await;
+        let started = std::time::Instant::now();
+        let ran = app.state.pipeline.drain(20).await.unwrap();
+        assert_eq!(steps_of(&ran), &ALL_OK[1..]);
+        // Two lookups of at most the 500 ms lookup timeout each (and retries
+        // within it), not the simulator's hang.
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let enrich = note(&ran, "enrich");
+        assert!(enrich.contains("2 from the cache as of"), "{enrich}");
+        let d = pipeline_draft(&app, &id).await;
+        assert!(
+            d.body.contains("(as of 15 Jan 2026, 15:00 IST)"),
+            "{}",
+            d.body
+        );
+    }
+);
+
 /// Counts of everything the steps write, to compare before and after re-runs.
 async fn footprint(app: &TestApp) -> Vec<(&'static str, usize)> {
     let mut out = Vec::new();
