@@ -23,8 +23,11 @@ use crate::audit::{Audit, AuditError};
 use crate::objects::ObjectStore;
 use crate::store::activity::{self, Filter, Page, RedactionReason};
 use crate::store::crm::{Company, Contact, Lead, Note};
+use crate::store::drafts::Draft;
 use crate::store::emails::{AttachmentRow, EmailRow};
+use crate::store::intent::{DecisionRow, OverrideRow};
 use crate::store::privacy as sql;
+use crate::store::steps::{EnrichmentRow, ExtractionRow, LinkRow};
 use crate::store::{Db, StoreError};
 
 pub const ENTITY: &str = "erasure_request";
@@ -103,6 +106,14 @@ struct Holdings {
     notes: Vec<Note>,
     emails: Vec<EmailRow>,
     attachments: Vec<AttachmentRow>,
+    /// What Pebble made of those emails: classification decisions and
+    /// people's overrides, reply drafts, and the pipeline's records.
+    decisions: Vec<DecisionRow>,
+    overrides: Vec<OverrideRow>,
+    drafts: Vec<Draft>,
+    extractions: Vec<ExtractionRow>,
+    links: Vec<LinkRow>,
+    enrichments: Vec<EnrichmentRow>,
     events: Vec<StoredEvent>,
 }
 
@@ -146,6 +157,12 @@ async fn holdings(db: &Db, subject: &Subject) -> Result<Holdings, PrivacyError> 
     };
     let email_ids: Vec<String> = emails.iter().map(|e| e.id.clone()).collect();
     let attachments = sql::attachments_of(db, &email_ids).await?;
+    let decisions = sql::decisions_of(db, &email_ids).await?;
+    let overrides = sql::overrides_of(db, &email_ids).await?;
+    let drafts = sql::drafts_of(db, &email_ids).await?;
+    let extractions = sql::extractions_of(db, &email_ids).await?;
+    let links = sql::links_of(db, &email_ids).await?;
+    let enrichments = sql::enrichments_of(db, &email_ids).await?;
     let mut entities: Vec<(&str, String)> =
         contact_ids.iter().map(|i| ("contact", i.clone())).collect();
     entities.extend(lead_ids.iter().map(|i| ("lead", i.clone())));
@@ -167,6 +184,12 @@ async fn holdings(db: &Db, subject: &Subject) -> Result<Holdings, PrivacyError> 
         notes,
         emails,
         attachments,
+        decisions,
+        overrides,
+        drafts,
+        extractions,
+        links,
+        enrichments,
         events,
     })
 }
@@ -200,10 +223,60 @@ fn email_json(e: &EmailRow) -> Value {
     let list = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
     json!({"id": e.id, "stream": e.stream, "message_id": e.message_id, "from": e.from_addr,
            "from_name": e.from_name, "to": list(&e.to_addrs), "cc": list(&e.cc_addrs), "subject": e.subject,
+           "reply_to": e.reply_to,
            "sent_at": e.sent_at.map(canonical_time), "received_at": canonical_time(e.received_at),
            "text": e.body_text, "html": e.body_html, "thread_id": e.thread_id,
            "contact_id": e.contact_id, "company_id": e.company_id, "raw_sha256": e.raw_sha256,
            "erased_at": e.erased_at.map(canonical_time)})
+}
+
+/// JSON text stored in a column, as JSON (null when it does not parse).
+fn stored(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+fn decision_json(d: &DecisionRow) -> Value {
+    json!({"email_id": d.email_id, "intent": d.intent, "ai_intent": d.ai_intent,
+           "confidence": d.confidence, "decided_by": d.decided_by, "model_version": d.model_version,
+           "model_intent": d.model_intent, "model_confidence": d.model_confidence,
+           "evidence": stored(&d.evidence), "entities": stored(&d.entities),
+           "subject": d.subject, "text": d.body, "llm_error": d.llm_error,
+           "created_at": canonical_time(d.created_at),
+           "reviewed_at": d.reviewed_at.map(canonical_time), "reviewed_by": d.reviewed_by,
+           "overridden": d.overridden})
+}
+
+fn override_json(o: &OverrideRow) -> Value {
+    json!({"id": o.id, "email_id": o.email_id, "previous_intent": o.previous_intent,
+           "intent": o.intent, "justification": o.justification, "user_id": o.user_id,
+           "created_at": canonical_time(o.created_at)})
+}
+
+fn draft_json(d: &Draft) -> Value {
+    json!({"id": d.id, "email_id": d.email_id, "intent": d.intent, "status": d.status,
+           "generator": d.generator, "to": d.to_addr, "to_name": d.to_name, "subject": d.subject,
+           "text": d.body, "final_text": d.final_body, "facts": stored(&d.facts),
+           "requested_by": d.requested_by, "created_at": canonical_time(d.created_at),
+           "reviewed_by": d.reviewed_by, "reviewed_at": d.reviewed_at.map(canonical_time),
+           "reject_reason": d.reject_reason, "edits_made": d.edits_made.as_deref().map(stored),
+           "sent_at": d.sent_at.map(canonical_time)})
+}
+
+fn extraction_json(x: &ExtractionRow) -> Value {
+    json!({"email_id": x.email_id, "identifiers": stored(&x.identifiers),
+           "phones": stored(&x.phones), "products": stored(&x.products),
+           "created_at": canonical_time(x.created_at)})
+}
+
+fn link_json(l: &LinkRow) -> Value {
+    json!({"email_id": l.email_id, "company_id": l.company_id,
+           "identifiers": stored(&l.identifiers), "lead_id": l.lead_id, "lead_from": l.lead_from,
+           "lead_to": l.lead_to, "note": l.note, "created_at": canonical_time(l.created_at)})
+}
+
+fn enrichment_json(e: &EnrichmentRow) -> Value {
+    json!({"email_id": e.email_id, "stock": stored(&e.stock), "history": stored(&e.history),
+           "created_at": canonical_time(e.created_at)})
 }
 
 fn attachment_json(a: &AttachmentRow) -> Value {
@@ -271,6 +344,12 @@ pub struct ExportSummary {
     pub notes: usize,
     pub emails: usize,
     pub attachments: usize,
+    pub classifications: usize,
+    pub overrides: usize,
+    pub drafts: usize,
+    pub extractions: usize,
+    pub links: usize,
+    pub enrichments: usize,
     pub events: usize,
     pub files: Vec<String>,
 }
@@ -295,6 +374,21 @@ pub async fn export(
         (
             "attachments",
             h.attachments.iter().map(attachment_json).collect(),
+        ),
+        (
+            "classifications",
+            h.decisions.iter().map(decision_json).collect(),
+        ),
+        ("overrides", h.overrides.iter().map(override_json).collect()),
+        ("drafts", h.drafts.iter().map(draft_json).collect()),
+        (
+            "extractions",
+            h.extractions.iter().map(extraction_json).collect(),
+        ),
+        ("links", h.links.iter().map(link_json).collect()),
+        (
+            "enrichments",
+            h.enrichments.iter().map(enrichment_json).collect(),
         ),
         ("events", h.events.iter().map(event_json).collect()),
     ];
@@ -364,6 +458,12 @@ pub async fn export(
         notes: h.notes.len(),
         emails: h.emails.len(),
         attachments: h.attachments.len(),
+        classifications: h.decisions.len(),
+        overrides: h.overrides.len(),
+        drafts: h.drafts.len(),
+        extractions: h.extractions.len(),
+        links: h.links.len(),
+        enrichments: h.enrichments.len(),
         events: h.events.len(),
         files,
     };
@@ -378,7 +478,10 @@ pub async fn export(
                 "scope": subject.kind(),
                 "rows": {"contacts": summary.contacts, "companies": summary.companies,
                          "leads": summary.leads, "notes": summary.notes, "emails": summary.emails,
-                         "attachments": summary.attachments, "events": summary.events},
+                         "attachments": summary.attachments, "classifications": summary.classifications,
+                         "overrides": summary.overrides, "drafts": summary.drafts,
+                         "extractions": summary.extractions, "links": summary.links,
+                         "enrichments": summary.enrichments, "events": summary.events},
             }),
             audit.clock().now(),
         )])

@@ -128,6 +128,30 @@ pub async fn services(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Res
                 intent.clone(),
             )),
         )
+        .with_handler(
+            "extract",
+            Arc::new(crate::pipeline::extract::ExtractStep::new(
+                db.clone(),
+                intent.clone(),
+                clock.clone(),
+            )),
+        )
+        .with_handler(
+            "link",
+            Arc::new(crate::pipeline::link::LinkStep::new(
+                db.clone(),
+                crm.clone(),
+                intent.clone(),
+            )),
+        )
+        .with_handler(
+            "enrich",
+            Arc::new(crate::pipeline::enrich::EnrichStep::new(
+                db.clone(),
+                tally.clone(),
+                clock.clone(),
+            )),
+        )
         .with_handler("draft", Arc::new(draft_step)),
     );
     let settings = Arc::new(settings.clone());

@@ -7,6 +7,7 @@
 //! [`RegistryProvider`] (none by default) and is asked before the
 //! transaction opens, so a slow registry never holds the write lock.
 
+mod email;
 mod funnel;
 mod input;
 mod link;
@@ -27,6 +28,7 @@ use crate::store::activity::{self, Filter, Page};
 use crate::store::crm::{self as sql, Company, Contact, Lead, ListQuery, Note};
 use crate::store::{Db, StoreError, Tx};
 
+pub use email::{steps_forward, EmailLink, IdVerdict, LeadGoal};
 pub use funnel::Stage;
 pub use input::{CompanyInput, ContactInput, LeadInput, NoteInput, StageChange};
 pub use link::{is_free_mail, link_sender, Linked};

@@ -148,6 +148,44 @@ pub struct References {
     pub amounts: Vec<String>,
 }
 
+/// An open lead of the customer's company.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenLead {
+    pub id: String,
+    pub stage: String,
+}
+
+/// The latest reply a person approved for the customer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LastReply {
+    pub draft_id: String,
+    pub intent: String,
+    pub approved_at: DateTime<Utc>,
+    /// `approved_at` as a draft would state it (IST).
+    pub approved_local: String,
+}
+
+/// The customer's latest email classified as a purchase order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LastOrder {
+    pub email_id: String,
+    pub received_at: DateTime<Utc>,
+    pub received_local: String,
+}
+
+/// The customer's history with the business, from the CRM (the enrich
+/// step reads it once, before the draft is written).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Emails from the customer (their company, or them alone when they
+    /// write from a free-mail address) received before this one.
+    pub previous_emails: i64,
+    pub open_leads: Vec<OpenLead>,
+    pub last_reply: Option<LastReply>,
+    pub last_order: Option<LastOrder>,
+    pub source: FactSource,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
     pub email: EmailFacts,
@@ -156,6 +194,9 @@ pub struct Facts {
     pub items: Vec<Item>,
     pub totals: Option<Totals>,
     pub references: References,
+    /// The customer's CRM history, when the enrich step gathered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
 }
 
 /// The business's terms and rates that drafts quote.

@@ -251,6 +251,7 @@ mod tests {
             items: vec![],
             totals: None,
             references: References::default(),
+            history: None,
         }
     }
 

@@ -82,6 +82,8 @@ pub struct DraftInput {
     /// Answers the enrich step already got from Tally (live or cache); items
     /// without one are read from the cache.
     pub stock: Vec<StockAnswer>,
+    /// The customer's CRM history the enrich step gathered, if it did.
+    pub history: Option<facts::History>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +241,7 @@ impl Drafts {
             items,
             totals,
             references: facts::references(&e.subject, &e.body_text),
+            history: input.history.clone(),
         })
     }
 

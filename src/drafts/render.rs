@@ -37,7 +37,7 @@ pub fn key_for(intent: Intent) -> Option<&'static str> {
 }
 
 /// Slots a template may use, each with what it renders.
-pub const PLACEHOLDERS: [(&str, &str); 12] = [
+pub const PLACEHOLDERS: [(&str, &str); 13] = [
     (
         "greeting",
         "Dear <contact or sender name>, (or Dear Sir/Madam,)",
@@ -67,6 +67,10 @@ pub const PLACEHOLDERS: [(&str, &str); 12] = [
         "your payment / your payment of <amount> (UTR <utr>) from the email",
     ),
     ("terms", "the business's terms (configuration)"),
+    (
+        "customer_history",
+        "for a returning customer: when we last had an order from them and last replied (CRM), or empty",
+    ),
     ("signature", "Regards, and the signature (configuration)"),
 ];
 
@@ -266,6 +270,7 @@ fn slot(name: &str, f: &Facts) -> String {
             }
             s
         }
+        "customer_history" => customer_history(f),
         "terms" => {
             if f.business.terms.is_empty() {
                 String::new()
@@ -446,6 +451,31 @@ fn totals(f: &Facts) -> String {
         d(&t.gst),
         d(&t.total)
     )
+}
+
+/// A sentence for a returning customer, every date from the CRM history.
+fn customer_history(f: &Facts) -> String {
+    let Some(h) = &f.history else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    if let Some(o) = &h.last_order {
+        parts.push(format!(
+            "your last order reached us on {}",
+            o.received_local
+        ));
+    }
+    if let Some(r) = &h.last_reply {
+        parts.push(format!("we last replied to you on {}", r.approved_local));
+    }
+    match parts.as_slice() {
+        [] if h.previous_emails > 0 => "Thank you for writing to us again.".into(),
+        [] => String::new(),
+        _ => format!(
+            "Thank you for your continued business: {}.",
+            parts.join(", and ")
+        ),
+    }
 }
 
 fn unavailable(items: &[Item]) -> String {

@@ -4,6 +4,10 @@
 //!
 //! The intent is the one that stands now (a person's override wins over the
 //! model's), and the products are those the classifier found in the email.
+//! Stock and the customer's history are what the enrich step stored for the
+//! email (Tally live, or the cache with its age); a product it has no answer
+//! for is read from the cache by [`Drafts::gather`]. The reply goes to the
+//! email's `Reply-To` when it has one.
 
 use std::sync::Arc;
 
@@ -12,8 +16,9 @@ use async_trait::async_trait;
 
 use super::{DraftError, DraftInput, Drafts, EmailRef};
 use crate::intent::{IntentError, IntentService};
+use crate::pipeline::enrich::Enrichment;
 use crate::pipeline::{StepDone, StepHandler};
-use crate::store::{emails, Db};
+use crate::store::{emails, steps, Db};
 
 pub struct DraftStep {
     drafts: Arc<Drafts>,
@@ -50,6 +55,20 @@ impl StepHandler for DraftStep {
             }
             Err(e) => return Err(anyhow::Error::new(e).context("reading the classification")),
         };
+        let enrichment = match steps::enrichment(&self.db, email_id)
+            .await
+            .context("reading the enrichment")?
+        {
+            Some(r) => Some(Enrichment::from_row(&r)?),
+            None => None,
+        };
+        let (stock, history) = match enrichment {
+            Some(en) => (
+                en.stock.iter().filter_map(|s| s.answer()).collect(),
+                en.history,
+            ),
+            None => (Vec::new(), None),
+        };
         let mut references: Vec<String> = serde_json::from_str(&e.refs).unwrap_or_default();
         if references.is_empty() {
             references.extend(e.in_reply_to.clone());
@@ -61,7 +80,7 @@ impl StepHandler for DraftStep {
                 message_id: (!e.message_id_derived).then_some(e.message_id),
                 from_addr: from,
                 from_name: e.from_name,
-                reply_to: None,
+                reply_to: e.reply_to,
                 subject: e.subject,
                 body_text: e.body_text,
                 received_at: e.received_at,
@@ -72,7 +91,8 @@ impl StepHandler for DraftStep {
             company_id: e.company_id,
             contact_id: e.contact_id,
             assignee_id: None,
-            stock: Vec::new(),
+            stock,
+            history,
         };
         let note = match self.drafts.generate(&input, None).await {
             Ok(Some(d)) => format!("draft {} ({})", d.id, decision.intent),

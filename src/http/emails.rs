@@ -103,6 +103,8 @@ pub struct EmailView {
     quarantine_detail: Option<String>,
     from: Option<String>,
     from_name: Option<String>,
+    /// Where the sender asked replies to go (`Reply-To`), when given.
+    reply_to: Option<String>,
     to: Vec<String>,
     cc: Vec<String>,
     subject: String,
@@ -140,6 +142,7 @@ impl EmailView {
             quarantine_detail: e.quarantine_detail,
             from: e.from_addr,
             from_name: e.from_name,
+            reply_to: e.reply_to,
             to: list_of(&e.to_addrs),
             cc: list_of(&e.cc_addrs),
             subject: e.subject,
@@ -475,6 +478,8 @@ pub struct JobView {
     run_after: String,
     last_error: Option<String>,
     duration_us: Option<i64>,
+    /// What the step said it did, once done.
+    note: Option<String>,
     updated_at: String,
 }
 
@@ -489,6 +494,7 @@ impl From<Job> for JobView {
             run_after: canonical_time(j.run_after),
             last_error: j.last_error,
             duration_us: j.duration_us,
+            note: j.note,
             updated_at: canonical_time(j.updated_at),
         }
     }

@@ -426,6 +426,7 @@ fn email_row(p: &Prepared, m: &ParsedMail, stream: &str, source: &str, now: i64)
         quarantine_detail: None,
         from_addr: m.from.as_ref().map(|f| f.address.clone()),
         from_name: m.from.as_ref().map(|f| f.name.clone()),
+        reply_to: m.reply_to.clone(),
         to_addrs: serde_json::to_string(&m.to).expect("a list of strings serialises"),
         cc_addrs: serde_json::to_string(&m.cc).expect("a list of strings serialises"),
         subject: m.subject.clone(),

@@ -35,7 +35,12 @@ impl StepHandler for ClassifyStep {
             .classify_email(&email.id, &email.subject, &email.body_text)
             .await
         {
-            Ok(_) => Ok(StepDone { note: None }),
+            Ok(d) => Ok(StepDone {
+                note: Some(format!(
+                    "{} ({:.2}) by {}",
+                    d.intent, d.confidence, d.decided_by
+                )),
+            }),
             // An erased email's text is gone; a decision on the placeholder
             // would be noise in the review queue and in drift.
             Err(IntentError::Erased) => Ok(StepDone {

@@ -7,6 +7,14 @@
 //!
 //! Steps must be idempotent: a crash after a step's own writes and before
 //! its completion runs the step again.
+//!
+//! Classify and draft belong to their capabilities (`intent::step`,
+//! `drafts::step`); extract, link and enrich draw on several (identifiers,
+//! the CRM, Tally) and live here.
+
+pub mod enrich;
+pub mod extract;
+pub mod link;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,6 +70,8 @@ pub struct Ran {
     /// `ok`, `retry`, `dead` or `lost` (another worker took the job over).
     pub outcome: &'static str,
     pub error: Option<String>,
+    /// What the step said it did (kept with the job).
+    pub note: Option<String>,
 }
 
 pub struct Pipeline {
@@ -120,7 +130,7 @@ impl Pipeline {
         let took = started.elapsed();
         let now = self.clock.now().timestamp_micros();
         let ran = match result {
-            Ok(_) => self.complete(&job, took, now).await?,
+            Ok(done) => self.complete(&job, took, done.note, now).await?,
             Err(e) => self.fail(&job, &e, now).await?,
         };
         self.metrics
@@ -131,6 +141,7 @@ impl Pipeline {
             email_id = %job.email_id,
             outcome = ran.outcome,
             latency_ms = took.as_millis() as u64,
+            note = ran.note.as_deref().unwrap_or_default(),
             "pipeline step"
         );
         Ok(Some(ran))
@@ -155,10 +166,23 @@ impl Pipeline {
             .map(|(_, h)| h)
     }
 
-    async fn complete(&self, job: &Job, took: Duration, now: i64) -> Result<Ran, StoreError> {
+    async fn complete(
+        &self,
+        job: &Job,
+        took: Duration,
+        note: Option<String>,
+        now: i64,
+    ) -> Result<Ran, StoreError> {
         let mut tx = self.db.begin().await?;
-        let held =
-            sql::complete(&mut tx, job.id, &self.worker, took.as_micros() as i64, now).await?;
+        let held = sql::complete(
+            &mut tx,
+            job.id,
+            &self.worker,
+            took.as_micros() as i64,
+            note.as_deref(),
+            now,
+        )
+        .await?;
         if !held {
             drop(tx);
             return Ok(self.ran(job, "lost", None));
@@ -167,7 +191,9 @@ impl Pipeline {
             sql::enqueue(&mut tx, &job.email_id, next, now).await?;
         }
         tx.commit().await?;
-        Ok(self.ran(job, "ok", None))
+        let mut ran = self.ran(job, "ok", None);
+        ran.note = note;
+        Ok(ran)
     }
 
     async fn fail(&self, job: &Job, error: &anyhow::Error, now: i64) -> Result<Ran, StoreError> {
@@ -199,6 +225,7 @@ impl Pipeline {
             step: job.step.clone(),
             outcome,
             error,
+            note: None,
         }
     }
 

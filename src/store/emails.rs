@@ -22,6 +22,8 @@ pub struct EmailRow {
     pub quarantine_detail: Option<String>,
     pub from_addr: Option<String>,
     pub from_name: Option<String>,
+    /// The `Reply-To` address, when the sender gave one.
+    pub reply_to: Option<String>,
     pub to_addrs: String,
     pub cc_addrs: String,
     pub subject: String,
@@ -89,7 +91,7 @@ pub struct EmailFilter {
 const EMAIL_COLUMNS: &str = "id, stream, source, message_id, message_id_derived, raw_sha256, \
      raw_size, content_hash, conflict, status, quarantine_reason, quarantine_detail, from_addr, \
      from_name, to_addrs, cc_addrs, subject, sent_at, received_at, body_text, body_html, \
-     in_reply_to, refs, thread_id, contact_id, company_id, erased_at";
+     in_reply_to, refs, thread_id, contact_id, company_id, erased_at, reply_to";
 
 /// The free-text fields a parsed message fills, checked on every write
 /// (first receipt and release from quarantine alike).
@@ -105,6 +107,7 @@ fn check_fields(e: &EmailRow) -> Result<(), StoreError> {
     .into_iter()
     .chain(e.from_addr.iter())
     .chain(e.from_name.iter())
+    .chain(e.reply_to.iter())
     .chain(e.body_html.iter())
     .chain(e.in_reply_to.iter())
     {
@@ -117,7 +120,7 @@ pub async fn insert_email(tx: &mut Tx, e: &EmailRow) -> Result<(), StoreError> {
     check_fields(e)?;
     on_tx!(tx, |c| sqlx::query(&format!(
         "insert into emails ({EMAIL_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
+         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
     ))
     .bind(&e.id)
     .bind(&e.stream)
@@ -146,6 +149,7 @@ pub async fn insert_email(tx: &mut Tx, e: &EmailRow) -> Result<(), StoreError> {
     .bind(&e.contact_id)
     .bind(&e.company_id)
     .bind(e.erased_at)
+    .bind(&e.reply_to)
     .execute(c)
     .await
     .map_err(refused)
@@ -161,7 +165,8 @@ pub async fn release_email(tx: &mut Tx, e: &EmailRow) -> Result<(), StoreError> 
          status = $5, quarantine_reason = null, quarantine_detail = null, from_addr = $6, \
          from_name = $7, to_addrs = $8, cc_addrs = $9, subject = $10, sent_at = $11, \
          body_text = $12, body_html = $13, in_reply_to = $14, refs = $15, thread_id = $16, \
-         contact_id = $17, company_id = $18 where id = $1 and status = 'quarantined'"
+         contact_id = $17, company_id = $18, reply_to = $19 \
+         where id = $1 and status = 'quarantined'"
     )
     .bind(&e.id)
     .bind(&e.message_id)
@@ -181,6 +186,7 @@ pub async fn release_email(tx: &mut Tx, e: &EmailRow) -> Result<(), StoreError> 
     .bind(&e.thread_id)
     .bind(&e.contact_id)
     .bind(&e.company_id)
+    .bind(&e.reply_to)
     .execute(c)
     .await
     .map_err(refused)

@@ -18,12 +18,14 @@ pub struct Job {
     pub locked_by: Option<String>,
     pub last_error: Option<String>,
     pub duration_us: Option<i64>,
+    /// What the step said when it completed.
+    pub note: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const JOB_COLUMNS: &str = "id, email_id, step, state, attempts, run_after, locked_by, \
-     last_error, duration_us, created_at, updated_at";
+     last_error, duration_us, note, created_at, updated_at";
 
 /// Queue `step` for an email unless it was queued before (steps run once).
 pub async fn enqueue(tx: &mut Tx, email_id: &str, step: &str, now: i64) -> Result<(), StoreError> {
@@ -90,17 +92,20 @@ pub async fn complete(
     id: i64,
     worker: &str,
     duration_us: i64,
+    note: Option<&str>,
     now: i64,
 ) -> Result<bool, StoreError> {
+    let note: Option<String> = note.map(|n| n.replace('\0', "").chars().take(2000).collect());
     let n = on_tx!(tx, |c| sqlx::query(
         "update pipeline_jobs set state = 'done', locked_by = null, locked_until = null, \
-         duration_us = $3, last_error = null, updated_at = $4 \
+         duration_us = $3, last_error = null, note = $5, updated_at = $4 \
          where id = $1 and locked_by = $2 and state = 'running'"
     )
     .bind(id)
     .bind(worker)
     .bind(duration_us)
     .bind(now)
+    .bind(&note)
     .execute(c)
     .await?
     .rows_affected());

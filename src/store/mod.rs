@@ -13,6 +13,7 @@ pub mod intent;
 pub mod jobs;
 pub mod outbox;
 pub mod privacy;
+pub mod steps;
 pub mod tally;
 pub mod users;
 

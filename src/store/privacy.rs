@@ -3,10 +3,15 @@
 //! is never changed here; its payloads are redacted through
 //! `store::activity::redact`, which keeps the chain verifiable.
 
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
 use sqlx::FromRow;
 
 use super::crm::{Company, Contact, Lead, Note};
+use super::drafts::Draft;
 use super::emails::{AttachmentRow, EmailRow};
+use super::intent::{DecisionRow, OverrideRow};
+use super::steps::{EnrichmentRow, ExtractionRow, LinkRow};
 use super::{on_db, on_tx, refused, Db, StoreError, Tx};
 
 fn placeholders(from: usize, n: usize) -> String {
@@ -146,12 +151,73 @@ pub async fn attachments_of(
     })
 }
 
+/// Rows of `table` (from code) about the emails `email_ids`, in the
+/// order of `order` (from code).
+async fn of_emails<T>(
+    db: &Db,
+    table: &'static str,
+    order: &'static str,
+    email_ids: &[String],
+) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    if email_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "select * from {table} where email_id in ({}) order by {order}",
+        placeholders(1, email_ids.len())
+    );
+    on_db!(db, |p| {
+        let mut q = sqlx::query_as(&sql);
+        for id in email_ids {
+            q = q.bind(id);
+        }
+        Ok(q.fetch_all(p).await?)
+    })
+}
+
+/// The classification decisions on these emails.
+pub async fn decisions_of(db: &Db, email_ids: &[String]) -> Result<Vec<DecisionRow>, StoreError> {
+    of_emails(db, "classifications", "created_at, email_id", email_ids).await
+}
+
+/// People's overrides of those decisions, with their justifications.
+pub async fn overrides_of(db: &Db, email_ids: &[String]) -> Result<Vec<OverrideRow>, StoreError> {
+    of_emails(db, "classification_overrides", "created_at, id", email_ids).await
+}
+
+/// Reply drafts of these emails (the pipeline's and those people asked for).
+pub async fn drafts_of(db: &Db, email_ids: &[String]) -> Result<Vec<Draft>, StoreError> {
+    of_emails(db, "drafts", "created_at, id", email_ids).await
+}
+
+pub async fn extractions_of(
+    db: &Db,
+    email_ids: &[String],
+) -> Result<Vec<ExtractionRow>, StoreError> {
+    of_emails(db, "email_extractions", "created_at, email_id", email_ids).await
+}
+
+pub async fn links_of(db: &Db, email_ids: &[String]) -> Result<Vec<LinkRow>, StoreError> {
+    of_emails(db, "email_links", "created_at, email_id", email_ids).await
+}
+
+pub async fn enrichments_of(
+    db: &Db,
+    email_ids: &[String],
+) -> Result<Vec<EnrichmentRow>, StoreError> {
+    of_emails(db, "email_enrichments", "created_at, email_id", email_ids).await
+}
+
 /// Empty an email of everything personal; the row stays (with its ids and
 /// hashes) so threads, jobs and the audit trail still resolve.
 pub async fn scrub_email(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreError> {
-    on_tx!(tx, |c| sqlx::query(
-        "update emails set from_addr = null, from_name = null, to_addrs = '[]', cc_addrs = '[]', \
-         subject = '(erased)', body_text = '', body_html = null, quarantine_detail = null, \
+    on_tx!(tx, |c| {
+        sqlx::query(
+        "update emails set from_addr = null, from_name = null, reply_to = null, to_addrs = '[]', \
+         cc_addrs = '[]', subject = '(erased)', body_text = '', body_html = null, quarantine_detail = null, \
          erased_at = coalesce(erased_at, $2) where id = $1"
     )
     .bind(id)
@@ -159,7 +225,8 @@ pub async fn scrub_email(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreErr
     .execute(c)
     .await
     .map_err(refused)
-    .map(|_| ())?);
+    .map(|_| ())?
+    });
     on_tx!(tx, |c| sqlx::query(
         "update email_attachments set filename = '(erased)' where email_id = $1"
     )
@@ -175,6 +242,34 @@ pub async fn scrub_email(tx: &mut Tx, id: &str, now: i64) -> Result<(), StoreErr
         "update classifications set subject = '(erased)', body = '', evidence = '[]', \
          entities = '{\"products\":[],\"gstin\":[],\"pan\":[],\"cin\":[],\"phone\":[]}', \
          llm_error = null where email_id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
+    // The pipeline's records of the email: identifiers and phone numbers
+    // found in it, the products the person asked for, what the CRM made of
+    // them and the customer's history. Times and the lead id stay.
+    on_tx!(tx, |c| sqlx::query(
+        "update email_extractions set identifiers = '[]', phones = '[]', products = '[]' \
+         where email_id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
+    on_tx!(tx, |c| sqlx::query(
+        "update email_links set identifiers = '[]', note = '(erased)' where email_id = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map_err(refused)
+    .map(|_| ())?);
+    on_tx!(tx, |c| sqlx::query(
+        "update email_enrichments set stock = '[]', history = 'null' where email_id = $1"
     )
     .bind(id)
     .execute(c)

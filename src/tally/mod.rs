@@ -32,7 +32,7 @@ use client::{ClientError, TallyClient};
 /// not see items deleted in Tally.
 const FULL_SYNC_EVERY_SECS: i64 = 24 * 3600;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Live,

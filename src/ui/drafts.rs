@@ -264,6 +264,21 @@ fn facts_table(f: &Facts) -> Markup {
             @if !f.references.orders.is_empty() { dt { "Orders cited" } dd { (f.references.orders.join(", ")) } }
             @if !f.references.utrs.is_empty() { dt { "UTRs cited" } dd { (f.references.utrs.join(", ")) } }
             @if !f.references.amounts.is_empty() { dt { "Amounts cited" } dd { "₹" (f.references.amounts.join(", ₹")) } }
+            @if let Some(h) = &f.history {
+                dt { "History" }
+                dd #facts-history {
+                    (h.previous_emails) " earlier email(s)"
+                    @if !h.open_leads.is_empty() {
+                        "; open lead(s): "
+                        @for (i, l) in h.open_leads.iter().enumerate() {
+                            @if i > 0 { ", " } a href="/leads" { (l.stage) }
+                        }
+                    }
+                    @if let Some(o) = &h.last_order { "; last order " a href=(format!("/emails/{}", o.email_id)) { (o.received_local) } }
+                    @if let Some(r) = &h.last_reply { "; last reply " a href=(format!("/drafts/{}", r.draft_id)) { (r.approved_local) } }
+                    " " span.muted { "(" (source(h.source)) ")" }
+                }
+            }
         }
         @if !f.items.is_empty() {
             div.table-wrap { table #facts-items {

@@ -115,6 +115,9 @@ pub struct ParsedMail {
     /// Without angle brackets.
     pub message_id: Option<String>,
     pub from: Option<Sender>,
+    /// The first `Reply-To` address, lower-cased: where the sender asked
+    /// replies to go.
+    pub reply_to: Option<String>,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub subject: String,
@@ -238,6 +241,9 @@ fn extract(msg: &Message<'_>) -> ParsedMail {
             .map(|id| clean(id.trim()))
             .filter(|id| !id.is_empty()),
         from,
+        reply_to: addresses(msg.reply_to())
+            .into_iter()
+            .find(|a| !a.is_empty()),
         to: addresses(msg.to()),
         cc: addresses(msg.cc()),
         subject: clean(msg.subject().unwrap_or_default().trim()),
@@ -317,6 +323,15 @@ mod tests {
         assert_eq!(m.date, Some(1_712_032_200_000_000));
         assert_eq!(m.in_reply_to.as_deref(), Some("p@x.in"));
         assert_eq!(m.references, ["r@x.in", "p@x.in"]);
+    }
+
+    #[test]
+    fn the_reply_to_address_is_kept_apart_from_the_sender() {
+        let m = parse_ok(b"From: Ravi <ravi@acme.co.in>\r\nReply-To: Purchase Desk <Purchase@Acme.co.in>, other@acme.co.in\r\nSubject: rate\r\n\r\nrate?\r\n");
+        assert_eq!(m.reply_to.as_deref(), Some("purchase@acme.co.in"));
+        assert_eq!(m.from.expect("from").address, "ravi@acme.co.in");
+        let none = parse_ok(b"From: a@b.in\r\nSubject: x\r\n\r\ny\r\n");
+        assert_eq!(none.reply_to, None);
     }
 
     #[test]
