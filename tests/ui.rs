@@ -1075,7 +1075,7 @@ story!(
         assert!(draft_page.contains("id=\"email-text\""));
         assert!(draft_page.contains("id=\"approve\"") && draft_page.contains("id=\"reject\""));
         assert!(
-            draft_page.contains("Tally cache"),
+            draft_page.contains("Tally (live)"),
             "the facts name their source"
         );
         let generated = api["items"][0]["text"].as_str().unwrap().to_owned();
