@@ -582,3 +582,114 @@ fn validate_reads_stdin_and_explains_bad_input_in_plain_text() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("empty input"), "{}", text(&o));
 }
+
+/// `pebble demo` as a new user runs it: the real binary on the embedded
+/// default (its own SQLite and files), the printed passwords, and within a
+/// minute classified emails, leads, stock-aware drafts waiting for review
+/// and the activity stream, through the API and the web UI.
+#[tokio::test]
+async fn the_demo_shows_classified_emails_leads_drafts_and_the_stream_within_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = dir.path().join("demo.out");
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_pebble"))
+        .arg("demo")
+        .env_clear()
+        .env("PEBBLE_DATA_DIR", dir.path().join("data"))
+        .env("PEBBLE_BIND", format!("127.0.0.1:{port}"))
+        .env("PEBBLE_METRICS_BIND", "127.0.0.1:0")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    // The password is printed once the server is listening.
+    let password = loop {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the demo did not start: {}",
+            std::fs::read_to_string(&out).unwrap_or_default()
+        );
+        let printed = std::fs::read_to_string(&out).unwrap_or_default();
+        if let Some(line) = printed.lines().find(|l| l.contains("sales@demo.in")) {
+            break line.split_whitespace().last().unwrap().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "sales@demo.in", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"]
+        .as_str()
+        .expect("signed in")
+        .to_owned();
+    // The pipeline works through the mailbox while the server runs.
+    let get = |path: &str| get_json(&client, &base, &token, path.to_owned());
+    let drafts = loop {
+        let page = get("/api/v1/drafts?status=pending").await;
+        if page["items"].as_array().is_some_and(|a| a.len() >= 5) {
+            break page;
+        }
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no drafts after two minutes: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let first = &drafts["items"][0];
+    assert!(
+        first["facts"]["items"].as_array().is_some(),
+        "drafts carry their facts: {first}"
+    );
+    assert!(
+        drafts["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["facts"]["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|i| i["stock"]["source"] == "live"))),
+        "a stock-aware draft from the Tally simulator: {drafts}"
+    );
+    let email = first["email_id"].as_str().unwrap();
+    let decision = get(&format!("/api/v1/classifications/{email}")).await;
+    assert!(decision["intent"].is_string(), "{decision}");
+    let leads = get("/api/v1/leads").await;
+    assert!(!leads["items"].as_array().unwrap().is_empty(), "{leads}");
+    let stream = get("/api/v1/activity?event_type=DraftGenerated").await;
+    assert!(!stream["items"].as_array().unwrap().is_empty(), "{stream}");
+    // The web UI answers the same person.
+    let page = client.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    nix_terminate(&demo);
+    assert!(demo.wait().unwrap().success(), "a clean stop on SIGTERM");
+}
+
+async fn get_json(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: String,
+) -> serde_json::Value {
+    client
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
