@@ -101,7 +101,7 @@ pub async fn list(
             div { button type="submit" { "Show" } }
         }
         div.table-wrap { table #drafts {
-            thead { tr { th { "Received" } th { "Stream" } th { "Intent" } th { "To" } th { "Subject" } th { "Status" } th { "By" } } }
+            thead { tr { th { "Received" } th { "Stream" } th { "Intent" } th { "To" } th { "Subject" } th { "Status" } th { "Written by" } } }
             tbody {
                 @for d in &rows {
                     tr {
