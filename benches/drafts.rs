@@ -90,6 +90,7 @@ fn generation(c: &mut Criterion) {
         contact_id: None,
         assignee_id: None,
         stock: Vec::new(),
+        absent: Vec::new(),
         history: None,
     };
     let drafts = state.drafts.clone();

@@ -82,6 +82,9 @@ pub struct DraftInput {
     /// Answers the enrich step already got from Tally (live or cache); items
     /// without one are read from the cache.
     pub stock: Vec<StockAnswer>,
+    /// SKUs Tally, asked live, said it does not have: the cache's older
+    /// figures for them are not stated.
+    pub absent: Vec<String>,
     /// The customer's CRM history the enrich step gathered, if it did.
     pub history: Option<facts::History>,
 }
@@ -215,6 +218,7 @@ impl Drafts {
                 .cloned();
             let answer = match given {
                 Some(a) => Some(a),
+                None if input.absent.contains(&m.sku) => None,
                 None => match self.tally.cached(&m.name).await? {
                     Some(a) => Some(a),
                     None => self.tally.cached(&m.sku).await?,

@@ -62,12 +62,17 @@ impl StepHandler for DraftStep {
             Some(r) => Some(Enrichment::from_row(&r)?),
             None => None,
         };
-        let (stock, history) = match enrichment {
+        let (stock, absent, history) = match enrichment {
             Some(en) => (
                 en.stock.iter().filter_map(|s| s.answer()).collect(),
+                en.stock
+                    .iter()
+                    .filter(|s| s.said_absent())
+                    .map(|s| s.sku.clone())
+                    .collect(),
                 en.history,
             ),
-            None => (Vec::new(), None),
+            None => (Vec::new(), Vec::new(), None),
         };
         let mut references: Vec<String> = serde_json::from_str(&e.refs).unwrap_or_default();
         if references.is_empty() {
@@ -92,6 +97,7 @@ impl StepHandler for DraftStep {
             contact_id: e.contact_id,
             assignee_id: None,
             stock,
+            absent,
             history,
         };
         let note = match self.drafts.generate(&input, None).await {

@@ -45,6 +45,11 @@ pub struct StockFact {
 }
 
 impl StockFact {
+    /// Tally answered, and has no such item (as opposed to not answering).
+    pub fn said_absent(&self) -> bool {
+        self.item.is_none() && self.source == Source::Live && self.tally_error.is_none()
+    }
+
     /// The answer the draft states, when there is one.
     pub fn answer(&self) -> Option<StockAnswer> {
         Some(StockAnswer {

@@ -99,6 +99,7 @@ pub fn input(intent: Intent, email: EmailRef) -> DraftInput {
         contact_id: None,
         assignee_id: None,
         stock: Vec::new(),
+        absent: Vec::new(),
         history: None,
     }
 }
