@@ -171,7 +171,8 @@ pub async fn inbox(
     Ok(page(&ctx, "Inbox", body))
 }
 
-fn email_id(id: &str) -> Result<&str, ApiError> {
+/// An email id from a path, or not found.
+pub fn email_id(id: &str) -> Result<&str, ApiError> {
     if id.len() > 128 || id.contains('\0') {
         return Err(ApiError::NotFound);
     }

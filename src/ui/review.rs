@@ -12,6 +12,7 @@ use maud::{html, Markup};
 use pebble_intent::Intent;
 use serde::Deserialize;
 
+use super::inbox::email_id;
 use super::{done, filled, local_offset, page, people, redirect, when, Ctx, UiError};
 use crate::http::{ApiError, AppState};
 use crate::intent::{Decision, IntentError, OverrideView};
@@ -41,13 +42,6 @@ pub fn intent_name(i: Intent) -> &'static str {
 
 pub fn percent(confidence: f64) -> String {
     format!("{:.0}%", confidence * 100.0)
-}
-
-fn email_key(id: &str) -> Result<&str, ApiError> {
-    if id.is_empty() || id.len() > 128 || id.contains('\0') {
-        return Err(ApiError::NotFound);
-    }
-    Ok(id)
 }
 
 /// Low-confidence decisions nobody has reviewed, oldest first.
@@ -253,7 +247,7 @@ pub async fn override_decision(
     Path(id): Path<String>,
     Form(f): Form<OverrideForm>,
 ) -> Result<Response, UiError> {
-    let id = email_key(&id)?;
+    let id = email_id(&id)?;
     state
         .intent
         .override_decision(&ctx.principal.user_id, id, &f.intent, &f.justification)
@@ -274,7 +268,7 @@ pub async fn confirm(
     Path(id): Path<String>,
     Form(f): Form<ConfirmForm>,
 ) -> Result<Response, UiError> {
-    let id = email_key(&id)?;
+    let id = email_id(&id)?;
     state.intent.confirm(&ctx.principal.user_id, id).await?;
     Ok(if f.back == "review" {
         redirect("/review?done=confirmed")
