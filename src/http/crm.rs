@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use super::activity::EventView;
 use super::error::Problem;
 use super::json::Json;
+use super::query::param;
 use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::crm::{
@@ -215,20 +216,6 @@ pub struct MergeRequest {
 }
 
 const LIST_FIELDS: [&str; 4] = ["limit", "cursor", "sort", "q"];
-
-fn param<'a>(
-    q: &'a HashMap<String, String>,
-    k: &str,
-    max: usize,
-) -> Result<Option<&'a str>, ApiError> {
-    match q.get(k) {
-        None => Ok(None),
-        Some(v) if v.is_empty() => Err(ApiError::bad(k, "must not be empty")),
-        Some(v) if v.contains('\0') => Err(ApiError::bad(k, "must not contain NUL bytes")),
-        Some(v) if v.len() > max => Err(ApiError::bad(k, format!("longer than {max} bytes"))),
-        Some(v) => Ok(Some(v.as_str())),
-    }
-}
 
 pub(crate) fn encode_cursor(sort: SortKey, key: Value, id: &str) -> String {
     let key = match key {

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use pebble_core::audit::canonical_time;
 use serde::{Deserialize, Serialize};
@@ -14,6 +13,7 @@ use utoipa_axum::routes;
 
 use super::error::Problem;
 use super::json::Json;
+use super::query::{decode_keyset, encode_keyset, limit, only, param};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::drafts::{DraftError, Stats, TemplateView};
@@ -263,38 +263,6 @@ const OUTBOX_STATUSES: [&str; 6] = [
     "unknown",
 ];
 
-fn param<'a>(
-    q: &'a HashMap<String, String>,
-    k: &str,
-    max: usize,
-) -> Result<Option<&'a str>, ApiError> {
-    match q.get(k) {
-        None => Ok(None),
-        Some(v) if v.is_empty() => Err(ApiError::bad(k, "must not be empty")),
-        Some(v) if v.contains('\0') => Err(ApiError::bad(k, "must not contain NUL bytes")),
-        Some(v) if v.len() > max => Err(ApiError::bad(k, format!("longer than {max} bytes"))),
-        Some(v) => Ok(Some(v.as_str())),
-    }
-}
-
-fn only(q: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
-    match q.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::bad(k.clone(), "unknown parameter")),
-        None => Ok(()),
-    }
-}
-
-fn limit(q: &HashMap<String, String>, default: i64) -> Result<i64, ApiError> {
-    match param(q, "limit", 8)? {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| ApiError::bad("limit", "must be an integer from 1 to 200")),
-    }
-}
-
 fn id(id: &str) -> Result<&str, ApiError> {
     if id.len() > 64 || id.contains('\0') {
         return Err(ApiError::NotFound);
@@ -303,20 +271,7 @@ fn id(id: &str) -> Result<&str, ApiError> {
 }
 
 pub fn encode_cursor(d: &Draft) -> String {
-    let json = serde_json::json!([d.created_at, d.id]).to_string();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
-}
-
-fn decode_cursor(text: &str) -> Result<(i64, String), ApiError> {
-    let wrong = || ApiError::bad("cursor", "not a cursor from this list");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| wrong())?;
-    let (at, id): (i64, String) = serde_json::from_slice(&bytes).map_err(|_| wrong())?;
-    if id.contains('\0') {
-        return Err(wrong());
-    }
-    Ok((at, id))
+    encode_keyset(d.created_at, &d.id)
 }
 
 /// Parse the list's query: unknown parameters are errors, so a misspelt
@@ -340,7 +295,7 @@ pub fn draft_filter(q: &HashMap<String, String>, me: &str) -> Result<DraftFilter
         stream: param(q, "stream", 64)?.map(str::to_owned),
         email_id: param(q, "email", 64)?.map(str::to_owned),
         assignee_id: param(q, "assignee", 64)?.map(|a| if a == "me" { me } else { a }.to_owned()),
-        before: param(q, "cursor", 512)?.map(decode_cursor).transpose()?,
+        before: param(q, "cursor", 512)?.map(decode_keyset).transpose()?,
         limit: limit(q, 50)?,
     })
 }

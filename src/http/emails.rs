@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use super::error::Problem;
 use super::json::Json;
+use super::query::{limit, only, param};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::ingest::imap::MailboxConfig;
@@ -168,36 +169,9 @@ pub struct EmailPage {
     next_before: Option<String>,
 }
 
-fn param<'a>(q: &'a HashMap<String, String>, k: &str) -> Result<Option<&'a str>, ApiError> {
-    match q.get(k) {
-        None => Ok(None),
-        Some(v) if v.is_empty() || v.len() > 320 || v.contains('\0') => {
-            Err(ApiError::bad(k, "1 to 320 bytes of text"))
-        }
-        Some(v) => Ok(Some(v.as_str())),
-    }
-}
-
-fn limit(q: &HashMap<String, String>) -> Result<i64, ApiError> {
-    match q.get("limit") {
-        None => Ok(50),
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if (1..=200).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad("limit", "a whole number from 1 to 200")),
-        },
-    }
-}
-
-fn only(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
-    match q.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::bad(k, "unknown parameter")),
-        None => Ok(()),
-    }
-}
-
 /// The cursor is "<received_at µs>.<id>" of the last row shown.
 fn before(q: &HashMap<String, String>) -> Result<Option<(i64, String)>, ApiError> {
-    let Some(text) = param(q, "before")? else {
+    let Some(text) = param(q, "before", 320)? else {
         return Ok(None);
     };
     let (at, id) = text
@@ -236,7 +210,7 @@ async fn receive(
     body: Bytes,
 ) -> Result<(StatusCode, axum::Json<Received>), ApiError> {
     only(&q, &["stream"])?;
-    let stream = param(&q, "stream")?.ok_or_else(|| ApiError::bad("stream", "required"))?;
+    let stream = param(&q, "stream", 320)?.ok_or_else(|| ApiError::bad("stream", "required"))?;
     let source = Source::Api {
         user_id: principal.user_id.clone(),
     };
@@ -251,7 +225,7 @@ async fn receive(
 
 /// The `intent` filter: one of the eight labels, or a clear error.
 pub fn intent_param(q: &HashMap<String, String>) -> Result<Option<String>, ApiError> {
-    match param(q, "intent")? {
+    match param(q, "intent", 320)? {
         None => Ok(None),
         Some(i) if pebble_intent::Intent::parse(i).is_some() => Ok(Some(i.to_owned())),
         Some(_) => Err(ApiError::bad(
@@ -292,14 +266,14 @@ async fn list_emails(
         ],
     )?;
     let filter = EmailFilter {
-        stream: param(&q, "stream")?.map(str::to_owned),
+        stream: param(&q, "stream", 320)?.map(str::to_owned),
         status: Some("ready".into()),
-        thread_id: param(&q, "thread_id")?.map(str::to_owned),
-        from_addr: param(&q, "from")?.map(str::to_lowercase),
-        company_id: param(&q, "company_id")?.map(str::to_owned),
+        thread_id: param(&q, "thread_id", 320)?.map(str::to_owned),
+        from_addr: param(&q, "from", 320)?.map(str::to_lowercase),
+        company_id: param(&q, "company_id", 320)?.map(str::to_owned),
         intent: intent_param(&q)?,
         before: before(&q)?,
-        limit: limit(&q)?,
+        limit: limit(&q, 50)?,
     };
     Ok(axum::Json(page(&state, filter).await?))
 }
@@ -420,10 +394,10 @@ async fn list_quarantine(
 ) -> Result<axum::Json<EmailPage>, ApiError> {
     only(&q, &["stream", "limit", "before"])?;
     let filter = EmailFilter {
-        stream: param(&q, "stream")?.map(str::to_owned),
+        stream: param(&q, "stream", 320)?.map(str::to_owned),
         status: Some("quarantined".into()),
         before: before(&q)?,
-        limit: limit(&q)?,
+        limit: limit(&q, 50)?,
         ..EmailFilter::default()
     };
     Ok(axum::Json(page(&state, filter).await?))
@@ -513,13 +487,19 @@ async fn list_jobs(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Vec<JobView>>, ApiError> {
     only(&q, &["state", "email_id", "limit"])?;
-    let job_state = param(&q, "state")?;
+    let job_state = param(&q, "state", 320)?;
     if let Some(s) = job_state {
         if !matches!(s, "queued" | "running" | "done" | "dead") {
             return Err(ApiError::bad("state", "queued, running, done or dead"));
         }
     }
-    let rows = jobs::list(&state.db, job_state, param(&q, "email_id")?, limit(&q)?).await?;
+    let rows = jobs::list(
+        &state.db,
+        job_state,
+        param(&q, "email_id", 320)?,
+        limit(&q, 50)?,
+    )
+    .await?;
     Ok(axum::Json(rows.into_iter().map(JobView::from).collect()))
 }
 

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,6 +13,7 @@ use utoipa_axum::routes;
 
 use super::error::Problem;
 use super::json::Json;
+use super::query::{decode_keyset, encode_keyset, limit, only, param};
 use super::{ApiError, AppState};
 use crate::auth::Principal;
 use crate::intent::{
@@ -150,22 +150,6 @@ pub struct QueuePage {
     next_cursor: Option<String>,
 }
 
-fn encode_cursor(at: i64, id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::json!([at, id]).to_string())
-}
-
-fn decode_cursor(text: &str) -> Result<(i64, String), ApiError> {
-    let wrong = || ApiError::bad("cursor", "not a cursor from this queue");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| wrong())?;
-    let (at, id): (i64, String) = serde_json::from_slice(&bytes).map_err(|_| wrong())?;
-    if id.contains('\0') {
-        return Err(wrong());
-    }
-    Ok((at, id))
-}
-
 /// Low-confidence decisions nobody has reviewed yet, oldest first.
 #[utoipa::path(get, path = "/api/v1/classifications/review", tag = "intent", security(("bearer" = [])),
     params(("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
@@ -175,26 +159,14 @@ async fn review_queue(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<QueuePage>, ApiError> {
-    if let Some(k) = q
-        .keys()
-        .find(|k| !["limit", "cursor"].contains(&k.as_str()))
-    {
-        return Err(ApiError::bad(k.clone(), "unknown parameter"));
-    }
-    let limit = match q.get("limit") {
-        None => 50,
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| ApiError::bad("limit", "must be an integer from 1 to 200"))?,
-    };
-    let after = q.get("cursor").map(|c| decode_cursor(c)).transpose()?;
+    only(&q, &["limit", "cursor"])?;
+    let limit = limit(&q, 50)?;
+    let after = param(&q, "cursor", 512)?.map(decode_keyset).transpose()?;
     let items = state.intent.review_queue(after, limit).await?;
     let next_cursor = if items.len() as i64 == limit {
         items
             .last()
-            .map(|i| encode_cursor(i.created_at_micros, &i.email_id))
+            .map(|i| encode_keyset(i.created_at_micros, &i.email_id))
     } else {
         None
     };

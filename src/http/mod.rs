@@ -13,6 +13,7 @@ pub mod guard;
 pub mod health;
 pub mod intent;
 pub mod json;
+pub mod query;
 pub mod reports;
 pub mod stock;
 pub mod users;
